@@ -1,1 +1,4 @@
-//! rove library.
+//! rove: a small workload orchestrator for edge fleets, compatible with Nomad's job files,
+//! HTTP API and command line.
+
+pub mod structs;

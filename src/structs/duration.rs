@@ -1,0 +1,18 @@
+//! Serde support for durations as integer nanoseconds, the form Nomad's JSON API uses.
+
+/// `#[serde(with = "duration_nanos")]` for `std::time::Duration` fields.
+pub mod duration_nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let nanos = i64::deserialize(d)?;
+        u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .map_err(|_| serde::de::Error::custom(format!("duration must not be negative, got {nanos}")))
+    }
+}

@@ -1,0 +1,34 @@
+//! The domain types shared by every layer: jobs, nodes, allocations, evaluations and plans.
+//!
+//! Field names serialize as Nomad's API does (PascalCase, `ID` suffixes, durations in
+//! nanoseconds), so these types are also the HTTP wire format.
+
+mod alloc;
+mod duration;
+mod eval;
+mod job;
+mod node;
+mod plan;
+
+pub use alloc::*;
+pub use duration::duration_nanos;
+pub use eval::*;
+pub use job::*;
+pub use node::*;
+pub use plan::*;
+
+/// A new random identifier in Nomad's UUID form.
+pub fn generate_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Nanoseconds since the Unix epoch, the time format of Nomad's API.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The namespace used when none is given.
+pub const DEFAULT_NAMESPACE: &str = "default";

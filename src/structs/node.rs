@@ -1,0 +1,127 @@
+//! Client nodes: what they are, what they have and whether they are alive.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    #[default]
+    Initializing,
+    Ready,
+    Down,
+}
+
+impl std::fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeStatus::Initializing => "initializing",
+            NodeStatus::Ready => "ready",
+            NodeStatus::Down => "down",
+        })
+    }
+}
+
+/// A client node as registered with the servers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Node {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub datacenter: String,
+    pub node_class: String,
+    pub node_pool: String,
+    #[serde(rename = "HTTPAddr")]
+    pub http_addr: String,
+    pub attributes: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, String>,
+    pub node_resources: NodeResources,
+    pub reserved_resources: NodeReservedResources,
+    pub drivers: BTreeMap<String, DriverInfo>,
+    pub status: NodeStatus,
+    pub status_description: String,
+    pub status_updated_at: i64,
+    pub scheduling_eligibility: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+impl Node {
+    /// Whether the node can take new work: alive, eligible, and the driver healthy.
+    pub fn has_healthy_driver(&self, driver: &str) -> bool {
+        self.drivers.get(driver).is_some_and(|d| d.detected && d.healthy)
+    }
+}
+
+/// Capacity a node offers to tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeResources {
+    pub cpu: NodeCpuResources,
+    pub memory: NodeMemoryResources,
+    pub disk: NodeDiskResources,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeCpuResources {
+    /// Total MHz across all cores.
+    pub cpu_shares: u64,
+    pub total_cpu_cores: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeMemoryResources {
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeDiskResources {
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: u64,
+}
+
+/// Capacity kept back for the operating system and the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeReservedResources {
+    pub cpu: NodeCpuResources,
+    pub memory: NodeMemoryResources,
+    pub disk: NodeDiskResources,
+}
+
+/// A driver's state on a node, from the client's fingerprint.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverInfo {
+    pub attributes: BTreeMap<String, String>,
+    pub detected: bool,
+    pub healthy: bool,
+    pub health_description: String,
+    pub update_time: i64,
+}
+
+/// One row of `/v1/nodes`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeListStub {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub name: String,
+    pub datacenter: String,
+    pub node_class: String,
+    pub node_pool: String,
+    pub address: String,
+    pub version: String,
+    pub drivers: BTreeMap<String, DriverInfo>,
+    pub status: NodeStatus,
+    pub status_description: String,
+    pub scheduling_eligibility: String,
+    pub drain: bool,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
