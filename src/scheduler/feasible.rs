@@ -1,0 +1,116 @@
+//! Feasibility: which nodes can run a task group at all, and whether one has room for it.
+
+use crate::structs::{AllocMetric, Job, Node, NodeStatus, Resources, TaskGroup};
+
+/// Matches a datacenter against a job's pattern, where `*` stands for any run of characters.
+pub fn datacenter_matches(pattern: &str, dc: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == dc,
+        Some((head, tail)) => {
+            dc.len() >= head.len()
+                && dc.starts_with(head)
+                && (0..=dc.len() - head.len())
+                    .any(|skip| datacenter_matches(tail, &dc[head.len() + skip..]))
+        }
+    }
+}
+
+/// Checks that do not depend on what already runs on the node; records why a node was
+/// filtered in `metric`.
+pub fn node_is_feasible(
+    job: &Job,
+    group: &TaskGroup,
+    node: &Node,
+    metric: &mut AllocMetric,
+) -> bool {
+    if node.status != NodeStatus::Ready || node.scheduling_eligibility == "ineligible" {
+        return false;
+    }
+    if !job
+        .datacenters
+        .iter()
+        .any(|p| datacenter_matches(p, &node.datacenter))
+    {
+        return false;
+    }
+    if !job.node_pool.is_empty() && job.node_pool != "all" && node.node_pool != job.node_pool {
+        return false;
+    }
+    metric.nodes_evaluated += 1;
+    if let Some(task) = group
+        .tasks
+        .iter()
+        .find(|t| !node.has_healthy_driver(&t.driver))
+    {
+        metric.nodes_filtered += 1;
+        *metric
+            .constraint_filtered
+            .entry(format!("missing drivers ({})", task.driver))
+            .or_default() += 1;
+        *metric
+            .class_filtered
+            .entry(node.node_class.clone())
+            .or_default() += 1;
+        return false;
+    }
+    true
+}
+
+/// What a group asks of a node: the sum of its tasks plus its shared disk.
+pub fn group_demand(group: &TaskGroup) -> Resources {
+    let mut demand = Resources {
+        disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb),
+        ..Resources::default()
+    };
+    for task in &group.tasks {
+        demand.cpu += task.resources.cpu;
+        demand.memory_mb += task.resources.memory_mb;
+    }
+    demand
+}
+
+/// What a node can give to allocations: its resources less what it reserves.
+pub fn node_capacity(node: &Node) -> Resources {
+    let r = &node.node_resources;
+    let reserved = &node.reserved_resources;
+    Resources {
+        cpu: r.cpu.cpu_shares.saturating_sub(reserved.cpu.cpu_shares),
+        memory_mb: r.memory.memory_mb.saturating_sub(reserved.memory.memory_mb),
+        disk_mb: r.disk.disk_mb.saturating_sub(reserved.disk.disk_mb),
+        memory_max_mb: 0,
+    }
+}
+
+/// The first dimension in which `used + demand` exceeds `capacity`, if any.
+pub fn exhausted_dimension(
+    capacity: &Resources,
+    used: &Resources,
+    demand: &Resources,
+) -> Option<&'static str> {
+    if used.cpu + demand.cpu > capacity.cpu {
+        Some("cpu")
+    } else if used.memory_mb + demand.memory_mb > capacity.memory_mb {
+        Some("memory")
+    } else if used.disk_mb + demand.disk_mb > capacity.disk_mb {
+        Some("disk")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::datacenter_matches;
+
+    #[test]
+    fn datacenter_wildcards() {
+        assert!(datacenter_matches("*", "dc1"));
+        assert!(datacenter_matches("dc1", "dc1"));
+        assert!(!datacenter_matches("dc1", "dc2"));
+        assert!(datacenter_matches("eu-*", "eu-west"));
+        assert!(!datacenter_matches("eu-*", "us-east"));
+        assert!(datacenter_matches("*-west", "eu-west"));
+        assert!(datacenter_matches("e*t", "eu-west"));
+        assert!(!datacenter_matches("e*x", "eu-west"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The typed commands that go through the Raft log; the FSM applies them to the state store.
+
+use crate::structs::{Allocation, Evaluation, Job, Node, NodeStatus, TaskState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Command {
+    /// Register or update a job, with the evaluation that schedules it.
+    JobRegister { job: Job, eval: Evaluation },
+    /// Stop a job (or remove it with `purge`), with the evaluation that stops its allocations.
+    JobDeregister {
+        namespace: String,
+        job_id: String,
+        purge: bool,
+        eval: Option<Evaluation>,
+    },
+    /// Create or update evaluations (scheduler results, blocked evaluations, unblocking).
+    EvalUpsert { evals: Vec<Evaluation> },
+    /// Register a node or refresh its fingerprint.
+    NodeRegister { node: Node },
+    /// Change a node's status, with evaluations for the jobs that had allocations on it.
+    NodeStatusUpdate {
+        node_id: String,
+        status: NodeStatus,
+        description: String,
+        evals: Vec<Evaluation>,
+        time: i64,
+    },
+    /// Commit the part of a plan the applier accepted.
+    PlanApply { allocs: Vec<Allocation> },
+    /// Status reported by a client for its allocations.
+    AllocClientUpdate {
+        updates: Vec<AllocClientUpdate>,
+        evals: Vec<Evaluation>,
+    },
+}
+
+/// What a client reports about one of its allocations.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocClientUpdate {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub client_status: crate::structs::ClientStatus,
+    pub client_description: String,
+    pub task_states: BTreeMap<String, TaskState>,
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("commands serialize to JSON")
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Command, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
+}

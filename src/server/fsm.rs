@@ -1,0 +1,144 @@
+//! The finite state machine: applies committed Raft commands to the state store, in order,
+//! deterministically, and hands new pending evaluations to the eval broker.
+
+use super::broker::EvalBroker;
+use super::command::Command;
+use super::raft::StateMachine;
+use super::state::{Snapshot, StateStore, Txn};
+use crate::structs::{now_nanos, Allocation, DesiredStatus, Job};
+use std::sync::Arc;
+
+pub struct Fsm {
+    state: Arc<StateStore>,
+    broker: Arc<EvalBroker>,
+}
+
+impl Fsm {
+    pub fn new(state: Arc<StateStore>, broker: Arc<EvalBroker>) -> Fsm {
+        Fsm { state, broker }
+    }
+
+    fn apply_command(&self, index: u64, command: Command) {
+        let pending = self.state.write(index, |txn| {
+            match command {
+                Command::JobRegister { job, eval } => {
+                    register_job(txn, job);
+                    txn.upsert_eval(eval);
+                }
+                Command::JobDeregister { namespace, job_id, purge, eval } => {
+                    if purge {
+                        txn.purge_job(&namespace, &job_id);
+                    } else if let Some(job) = txn.read().job(&namespace, &job_id) {
+                        let mut job = (*job).clone();
+                        job.stop = true;
+                        job.job_modify_index = index;
+                        txn.upsert_job(job);
+                    }
+                    if let Some(eval) = eval {
+                        txn.upsert_eval(eval);
+                    }
+                }
+                Command::EvalUpsert { evals } => evals.into_iter().for_each(|e| txn.upsert_eval(e)),
+                Command::NodeRegister { node } => txn.upsert_node(node),
+                Command::NodeStatusUpdate { node_id, status, description, evals, time } => {
+                    if let Some(node) = txn.read().node(&node_id) {
+                        let mut node = (*node).clone();
+                        node.status = status;
+                        node.status_description = description;
+                        node.status_updated_at = time / 1_000_000_000;
+                        txn.upsert_node(node);
+                    }
+                    evals.into_iter().for_each(|e| txn.upsert_eval(e));
+                }
+                Command::PlanApply { allocs } => {
+                    for alloc in allocs {
+                        apply_planned_alloc(txn, alloc);
+                    }
+                }
+                Command::AllocClientUpdate { updates, evals } => {
+                    for update in updates {
+                        let Some(existing) = txn.read().alloc(&update.id) else { continue };
+                        let mut alloc = (*existing).clone();
+                        alloc.client_status = update.client_status;
+                        alloc.client_description = update.client_description;
+                        alloc.task_states = update.task_states;
+                        alloc.modify_time = now_nanos();
+                        txn.upsert_alloc(alloc);
+                    }
+                    evals.into_iter().for_each(|e| txn.upsert_eval(e));
+                }
+            }
+            txn.pending_upserted_evals()
+        });
+        for eval in pending {
+            self.broker.enqueue(eval);
+        }
+    }
+}
+
+/// Stores a job, keeping its creation index and bumping its version when the spec changed.
+fn register_job(txn: &mut Txn, mut job: Job) {
+    let index = txn.index();
+    match txn.read().job(&job.namespace, &job.id) {
+        Some(existing) => {
+            job.create_index = existing.create_index;
+            job.version = if job.spec_changed(&existing) || existing.stop != job.stop {
+                existing.version + 1
+            } else {
+                existing.version
+            };
+            job.status = existing.status;
+        }
+        None => {
+            job.create_index = index;
+            job.version = 0;
+        }
+    }
+    job.job_modify_index = index;
+    txn.upsert_job(job);
+}
+
+/// Stores a placement or a stop; a new allocation takes its job from the state at this index.
+fn apply_planned_alloc(txn: &mut Txn, mut alloc: Allocation) {
+    let index = txn.index();
+    match txn.read().alloc(&alloc.id) {
+        Some(existing) if alloc.desired_status != DesiredStatus::Run => {
+            // A stop keeps what the client last reported, unless the plan marks it lost.
+            let mut stopped = (*existing).clone();
+            stopped.desired_status = alloc.desired_status;
+            stopped.desired_description = alloc.desired_description;
+            if alloc.client_status.is_terminal() && !stopped.client_status.is_terminal() {
+                stopped.client_status = alloc.client_status;
+                stopped.client_description = alloc.client_description;
+            }
+            stopped.alloc_modify_index = index;
+            stopped.modify_time = alloc.modify_time;
+            txn.upsert_alloc(stopped);
+        }
+        _ => {
+            alloc.alloc_modify_index = index;
+            txn.upsert_alloc(alloc);
+        }
+    }
+}
+
+impl StateMachine for Fsm {
+    fn apply(&mut self, index: u64, data: &[u8]) {
+        match Command::decode(data) {
+            Ok(command) => self.apply_command(index, command),
+            // Commands are encoded by this binary before proposing; an undecodable entry
+            // means a newer or corrupt log. Skipping it keeps the index moving.
+            Err(e) => log::error!(target: "fsm", "skipping undecodable log entry at index {index}: {e}"),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.state.snapshot().to_bytes()
+    }
+
+    fn restore(&mut self, _index: u64, data: &[u8]) -> Result<(), String> {
+        let snap = Snapshot::from_bytes(data).map_err(|e| format!("corrupt state snapshot: {e}"))?;
+        self.state.restore(snap);
+        Ok(())
+    }
+}

@@ -1,0 +1,587 @@
+//! The in-memory state store: indexed tables of jobs, evaluations, allocations and nodes,
+//! with cheap MVCC snapshots (persistent maps) and change notification for blocking queries.
+//!
+//! Only the FSM writes to it (every write comes from a committed Raft entry); everything
+//! else reads consistent snapshots.
+
+use crate::structs::{
+    Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node,
+};
+use event_listener::Event;
+use imbl::{OrdMap, OrdSet};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// The tables blocking queries can wait on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Jobs,
+    Evals,
+    Allocs,
+    Nodes,
+}
+
+/// `(namespace, job id)`
+pub type JobKey = (String, String);
+
+/// A consistent, immutable view of the whole state at one Raft index.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    jobs: OrdMap<JobKey, Arc<Job>>,
+    evals: OrdMap<String, Arc<Evaluation>>,
+    allocs: OrdMap<String, Arc<Allocation>>,
+    nodes: OrdMap<String, Arc<Node>>,
+    allocs_by_node: OrdSet<(String, String)>,
+    allocs_by_job: OrdSet<(JobKey, String)>,
+    evals_by_job: OrdSet<(JobKey, String)>,
+    indexes: TableIndexes,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct TableIndexes {
+    jobs: u64,
+    evals: u64,
+    allocs: u64,
+    nodes: u64,
+}
+
+/// The serialized form of a snapshot, for Raft snapshots.
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    jobs: Vec<Job>,
+    evals: Vec<Evaluation>,
+    allocs: Vec<Allocation>,
+    nodes: Vec<Node>,
+    indexes: TableIndexes,
+}
+
+fn prefixed<'a, V: 'a>(
+    map: &'a OrdMap<String, Arc<V>>,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a Arc<V>> + 'a {
+    map.range(prefix.to_string()..)
+        .take_while(move |(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v)
+}
+
+impl Snapshot {
+    pub fn index(&self, table: Table) -> u64 {
+        match table {
+            Table::Jobs => self.indexes.jobs,
+            Table::Evals => self.indexes.evals,
+            Table::Allocs => self.indexes.allocs,
+            Table::Nodes => self.indexes.nodes,
+        }
+    }
+
+    /// The highest index of any table: the Raft index this snapshot reflects.
+    pub fn latest_index(&self) -> u64 {
+        let i = self.indexes;
+        i.jobs.max(i.evals).max(i.allocs).max(i.nodes)
+    }
+
+    pub fn job(&self, namespace: &str, id: &str) -> Option<Arc<Job>> {
+        self.jobs
+            .get(&(namespace.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// Jobs in `namespace` (all namespaces for `"*"`) whose ID starts with `prefix`.
+    pub fn jobs<'a>(
+        &'a self,
+        namespace: &'a str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Job>> + 'a {
+        self.jobs.values().filter(move |j| {
+            (namespace == "*" || j.namespace == namespace) && j.id.starts_with(prefix)
+        })
+    }
+
+    pub fn eval(&self, id: &str) -> Option<Arc<Evaluation>> {
+        self.evals.get(id).cloned()
+    }
+
+    pub fn evals_by_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Evaluation>> + 'a {
+        prefixed(&self.evals, prefix)
+    }
+
+    pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
+        let key = (namespace.to_string(), job_id.to_string());
+        self.evals_by_job
+            .range((key.clone(), String::new())..)
+            .take_while(|(k, _)| *k == key)
+            .filter_map(|(_, id)| self.evals.get(id).cloned())
+            .collect()
+    }
+
+    /// Evaluations not yet finished, oldest first.
+    pub fn pending_evals(&self) -> Vec<Arc<Evaluation>> {
+        let mut evals: Vec<_> = self
+            .evals
+            .values()
+            .filter(|e| e.status == EvalStatus::Pending)
+            .cloned()
+            .collect();
+        evals.sort_by_key(|e| e.create_index);
+        evals
+    }
+
+    pub fn blocked_evals(&self) -> impl Iterator<Item = &Arc<Evaluation>> {
+        self.evals
+            .values()
+            .filter(|e| e.status == EvalStatus::Blocked)
+    }
+
+    pub fn alloc(&self, id: &str) -> Option<Arc<Allocation>> {
+        self.allocs.get(id).cloned()
+    }
+
+    pub fn allocs_by_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Allocation>> + 'a {
+        prefixed(&self.allocs, prefix)
+    }
+
+    pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
+        let key = (namespace.to_string(), job_id.to_string());
+        self.allocs_by_job
+            .range((key.clone(), String::new())..)
+            .take_while(|(k, _)| *k == key)
+            .filter_map(|(_, id)| self.allocs.get(id).cloned())
+            .collect()
+    }
+
+    pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
+        self.allocs_by_node
+            .range((node_id.to_string(), String::new())..)
+            .take_while(|(n, _)| n == node_id)
+            .filter_map(|(_, id)| self.allocs.get(id).cloned())
+            .collect()
+    }
+
+    pub fn node(&self, id: &str) -> Option<Arc<Node>> {
+        self.nodes.get(id).cloned()
+    }
+
+    pub fn nodes_by_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
+        prefixed(&self.nodes, prefix)
+    }
+
+    /// Counts of a job's allocations per group and client status, as Nomad's job summary.
+    pub fn job_summary(&self, job: &Job) -> JobSummary {
+        let mut summary = JobSummary {
+            job_id: job.id.clone(),
+            namespace: job.namespace.clone(),
+            create_index: job.create_index,
+            modify_index: job.modify_index,
+            ..JobSummary::default()
+        };
+        for group in &job.task_groups {
+            summary.summary.entry(group.name.clone()).or_default();
+        }
+        for alloc in self.allocs_by_job(&job.namespace, &job.id) {
+            let counts = summary.summary.entry(alloc.task_group.clone()).or_default();
+            match alloc.client_status {
+                ClientStatus::Pending => counts.starting += 1,
+                ClientStatus::Running => counts.running += 1,
+                ClientStatus::Complete => counts.complete += 1,
+                ClientStatus::Failed => counts.failed += 1,
+                ClientStatus::Lost => counts.lost += 1,
+                ClientStatus::Unknown => counts.unknown += 1,
+            }
+            summary.modify_index = summary.modify_index.max(alloc.modify_index);
+        }
+        if let Some(eval) = self
+            .evals_by_job(&job.namespace, &job.id)
+            .iter()
+            .max_by_key(|e| e.create_index)
+        {
+            for (group, queued) in &eval.queued_allocations {
+                summary.summary.entry(group.clone()).or_default().queued = *queued;
+            }
+        }
+        summary
+    }
+
+    /// A job's status from its allocations and evaluations, by Nomad's rules: running
+    /// while any allocation is live, pending while an evaluation is outstanding, else dead.
+    fn derive_job_status(&self, job: &Job) -> JobStatus {
+        let allocs = self.allocs_by_job(&job.namespace, &job.id);
+        if allocs.iter().any(|a| !a.is_terminal()) {
+            return JobStatus::Running;
+        }
+        let evals = self.evals_by_job(&job.namespace, &job.id);
+        if evals.iter().any(|e| !e.status.is_terminal()) {
+            return JobStatus::Pending;
+        }
+        if !allocs.is_empty() || !evals.is_empty() || job.stop {
+            JobStatus::Dead
+        } else {
+            JobStatus::Pending
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let persisted = Persisted {
+            jobs: self.jobs.values().map(|j| (**j).clone()).collect(),
+            evals: self.evals.values().map(|e| (**e).clone()).collect(),
+            allocs: self.allocs.values().map(|a| (**a).clone()).collect(),
+            nodes: self.nodes.values().map(|n| (**n).clone()).collect(),
+            indexes: self.indexes,
+        };
+        serde_json::to_vec(&persisted).expect("state serializes to JSON")
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Result<Snapshot, serde_json::Error> {
+        let persisted: Persisted = serde_json::from_slice(data)?;
+        let mut snap = Snapshot {
+            indexes: persisted.indexes,
+            ..Snapshot::default()
+        };
+        for job in persisted.jobs {
+            snap.put_job(job);
+        }
+        for eval in persisted.evals {
+            snap.put_eval(eval);
+        }
+        for alloc in persisted.allocs {
+            snap.put_alloc(alloc);
+        }
+        for node in persisted.nodes {
+            snap.nodes.insert(node.id.clone(), Arc::new(node));
+        }
+        Ok(snap)
+    }
+
+    // Writers, used by `StateStore::write` only.
+
+    fn put_job(&mut self, job: Job) {
+        self.jobs
+            .insert((job.namespace.clone(), job.id.clone()), Arc::new(job));
+    }
+
+    fn put_eval(&mut self, eval: Evaluation) {
+        self.evals_by_job.insert((
+            (eval.namespace.clone(), eval.job_id.clone()),
+            eval.id.clone(),
+        ));
+        self.evals.insert(eval.id.clone(), Arc::new(eval));
+    }
+
+    fn put_alloc(&mut self, alloc: Allocation) {
+        if let Some(old) = self.allocs.get(&alloc.id) {
+            if old.node_id != alloc.node_id {
+                self.allocs_by_node
+                    .remove(&(old.node_id.clone(), old.id.clone()));
+            }
+        }
+        self.allocs_by_node
+            .insert((alloc.node_id.clone(), alloc.id.clone()));
+        self.allocs_by_job.insert((
+            (alloc.namespace.clone(), alloc.job_id.clone()),
+            alloc.id.clone(),
+        ));
+        self.allocs.insert(alloc.id.clone(), Arc::new(alloc));
+    }
+}
+
+/// A write transaction over a private copy of the tables; visible to readers on commit.
+pub struct Txn {
+    snap: Snapshot,
+    index: u64,
+    touched_jobs: Vec<JobKey>,
+    upserted_evals: Vec<String>,
+}
+
+impl Txn {
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    pub fn read(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    pub fn upsert_job(&mut self, mut job: Job) {
+        job.modify_index = self.index;
+        let key = (job.namespace.clone(), job.id.clone());
+        self.snap.indexes.jobs = self.index;
+        self.touched_jobs.push(key);
+        self.snap.put_job(job);
+    }
+
+    pub fn delete_job(&mut self, namespace: &str, id: &str) {
+        let key = (namespace.to_string(), id.to_string());
+        self.snap.jobs.remove(&key);
+        self.snap.indexes.jobs = self.index;
+    }
+
+    pub fn upsert_eval(&mut self, mut eval: Evaluation) {
+        if self.snap.evals.get(&eval.id).is_none() {
+            eval.create_index = self.index;
+        }
+        eval.modify_index = self.index;
+        self.snap.indexes.evals = self.index;
+        self.touched_jobs
+            .push((eval.namespace.clone(), eval.job_id.clone()));
+        self.upserted_evals.push(eval.id.clone());
+        self.snap.put_eval(eval);
+    }
+
+    pub fn upsert_alloc(&mut self, mut alloc: Allocation) {
+        if self.snap.allocs.get(&alloc.id).is_none() {
+            alloc.create_index = self.index;
+        }
+        alloc.modify_index = self.index;
+        self.snap.indexes.allocs = self.index;
+        self.touched_jobs
+            .push((alloc.namespace.clone(), alloc.job_id.clone()));
+        self.snap.put_alloc(alloc);
+    }
+
+    pub fn upsert_node(&mut self, mut node: Node) {
+        if let Some(old) = self.snap.nodes.get(&node.id) {
+            node.create_index = old.create_index;
+        } else {
+            node.create_index = self.index;
+        }
+        node.modify_index = self.index;
+        self.snap.indexes.nodes = self.index;
+        self.snap.nodes.insert(node.id.clone(), Arc::new(node));
+    }
+
+    /// Removes a purged job's evaluations and allocations too.
+    pub fn purge_job(&mut self, namespace: &str, id: &str) {
+        let key = (namespace.to_string(), id.to_string());
+        for alloc in self.snap.allocs_by_job(namespace, id) {
+            self.snap.allocs.remove(&alloc.id);
+            self.snap
+                .allocs_by_node
+                .remove(&(alloc.node_id.clone(), alloc.id.clone()));
+            self.snap
+                .allocs_by_job
+                .remove(&(key.clone(), alloc.id.clone()));
+        }
+        for eval in self.snap.evals_by_job(namespace, id) {
+            self.snap.evals.remove(&eval.id);
+            self.snap
+                .evals_by_job
+                .remove(&(key.clone(), eval.id.clone()));
+        }
+        self.snap.indexes.allocs = self.index;
+        self.snap.indexes.evals = self.index;
+        self.delete_job(namespace, id);
+    }
+
+    /// Evaluations written by this transaction that are now pending.
+    pub fn pending_upserted_evals(&self) -> Vec<Evaluation> {
+        self.upserted_evals
+            .iter()
+            .filter_map(|id| self.snap.eval(id))
+            .filter(|e| e.status == EvalStatus::Pending)
+            .map(|e| (*e).clone())
+            .collect()
+    }
+
+    /// Brings the status of every job this transaction touched up to date.
+    fn refresh_job_statuses(&mut self) {
+        let mut keys = std::mem::take(&mut self.touched_jobs);
+        keys.sort();
+        keys.dedup();
+        for (namespace, id) in keys {
+            let Some(job) = self.snap.job(&namespace, &id) else {
+                continue;
+            };
+            let status = self.snap.derive_job_status(&job);
+            if status != job.status {
+                let mut job = (*job).clone();
+                job.status = status;
+                job.modify_index = self.index;
+                self.snap.indexes.jobs = self.index;
+                self.snap.put_job(job);
+            }
+        }
+    }
+}
+
+/// The shared, lockable state store.
+#[derive(Default)]
+pub struct StateStore {
+    current: RwLock<Snapshot>,
+    changed: Event,
+}
+
+impl StateStore {
+    pub fn new() -> Arc<StateStore> {
+        Arc::new(StateStore::default())
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.current.read().expect("state lock poisoned").clone()
+    }
+
+    /// Runs `f` as one transaction at Raft index `index` and publishes the result.
+    pub fn write<R>(&self, index: u64, f: impl FnOnce(&mut Txn) -> R) -> R {
+        let mut txn = Txn {
+            snap: self.snapshot(),
+            index,
+            touched_jobs: Vec::new(),
+            upserted_evals: Vec::new(),
+        };
+        let result = f(&mut txn);
+        txn.refresh_job_statuses();
+        *self.current.write().expect("state lock poisoned") = txn.snap;
+        self.changed.notify(usize::MAX);
+        result
+    }
+
+    /// Replaces the whole state (Raft snapshot restore).
+    pub fn restore(&self, snap: Snapshot) {
+        *self.current.write().expect("state lock poisoned") = snap;
+        self.changed.notify(usize::MAX);
+    }
+
+    /// A blocking query: waits until `table`'s index exceeds `min_index` or `wait` passes,
+    /// then returns the current snapshot.
+    pub async fn wait_for(&self, table: Table, min_index: u64, wait: Duration) -> Snapshot {
+        let deadline = Instant::now() + wait;
+        loop {
+            let listener = self.changed.listen();
+            let snap = self.snapshot();
+            if min_index == 0 || snap.index(table) > min_index || Instant::now() >= deadline {
+                return snap;
+            }
+            let timer = async {
+                smol::Timer::at(deadline).await;
+            };
+            smol::future::or(listener, timer).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::structs::{DesiredStatus, JobType};
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.into(),
+            namespace: "default".into(),
+            job_type: JobType::Service,
+            ..Job::default()
+        }
+    }
+
+    fn alloc(id: &str, job_id: &str, node: &str) -> Allocation {
+        Allocation {
+            id: id.into(),
+            namespace: "default".into(),
+            job_id: job_id.into(),
+            node_id: node.into(),
+            ..Allocation::default()
+        }
+    }
+
+    #[test]
+    fn snapshots_do_not_see_later_writes_and_indexes_track_writes() {
+        let store = StateStore::new();
+        store.write(5, |t| t.upsert_job(job("web")));
+        let before = store.snapshot();
+        store.write(6, |t| t.upsert_alloc(alloc("a1", "web", "n1")));
+        let after = store.snapshot();
+        assert!(before.alloc("a1").is_none());
+        assert_eq!(after.alloc("a1").unwrap().create_index, 6);
+        assert_eq!(after.index(Table::Allocs), 6);
+        assert_eq!(after.allocs_by_node("n1").len(), 1);
+        assert_eq!(after.allocs_by_job("default", "web").len(), 1);
+        assert_eq!(
+            after.job("default", "web").unwrap().status,
+            JobStatus::Running
+        );
+    }
+
+    #[test]
+    fn job_goes_dead_when_its_allocations_stop() {
+        let store = StateStore::new();
+        store.write(1, |t| {
+            t.upsert_job(job("web"));
+            t.upsert_alloc(alloc("a1", "web", "n1"));
+        });
+        store.write(2, |t| {
+            let mut a = (*t.read().alloc("a1").unwrap()).clone();
+            a.desired_status = DesiredStatus::Stop;
+            t.upsert_alloc(a);
+        });
+        let snap = store.snapshot();
+        assert_eq!(snap.job("default", "web").unwrap().status, JobStatus::Dead);
+        assert_eq!(snap.alloc("a1").unwrap().create_index, 1);
+        assert_eq!(snap.alloc("a1").unwrap().modify_index, 2);
+    }
+
+    #[test]
+    fn purge_removes_allocations_and_evaluations() {
+        let store = StateStore::new();
+        store.write(1, |t| {
+            t.upsert_job(job("web"));
+            t.upsert_alloc(alloc("a1", "web", "n1"));
+            t.upsert_eval(Evaluation {
+                id: "e1".into(),
+                namespace: "default".into(),
+                job_id: "web".into(),
+                ..Default::default()
+            });
+        });
+        store.write(2, |t| t.purge_job("default", "web"));
+        let snap = store.snapshot();
+        assert!(snap.job("default", "web").is_none());
+        assert!(snap.alloc("a1").is_none());
+        assert!(snap.eval("e1").is_none());
+        assert!(snap.allocs_by_node("n1").is_empty());
+    }
+
+    #[test]
+    fn serialized_state_round_trips() {
+        let store = StateStore::new();
+        store.write(3, |t| {
+            t.upsert_job(job("web"));
+            t.upsert_alloc(alloc("a1", "web", "n1"));
+        });
+        let bytes = store.snapshot().to_bytes();
+        let restored = Snapshot::from_bytes(&bytes).unwrap();
+        assert_eq!(restored.latest_index(), 3);
+        assert_eq!(restored.allocs_by_node("n1")[0].id, "a1");
+        assert_eq!(
+            *restored.job("default", "web").unwrap(),
+            *store.snapshot().job("default", "web").unwrap()
+        );
+    }
+
+    #[test]
+    fn blocking_query_wakes_on_write() {
+        let store = StateStore::new();
+        store.write(1, |t| t.upsert_job(job("a")));
+        let waiter = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                smol::block_on(store.wait_for(Table::Jobs, 1, Duration::from_secs(10)))
+                    .index(Table::Jobs)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        store.write(2, |t| t.upsert_job(job("b")));
+        assert_eq!(waiter.join().unwrap(), 2);
+        let started = Instant::now();
+        let snap = smol::block_on(store.wait_for(Table::Jobs, 2, Duration::from_millis(100)));
+        assert_eq!(snap.index(Table::Jobs), 2);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+}
