@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rove` binary: every command, the agent included.
+
+fn main() -> std::process::ExitCode {
+    rove::cli::main()
+}

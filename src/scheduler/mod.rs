@@ -4,7 +4,7 @@
 //! the job's desired allocations against the existing ones, then places what is missing on
 //! feasible nodes ranked by bin-packing.
 
-mod feasible;
+pub mod feasible;
 mod rank;
 mod reconcile;
 

@@ -34,10 +34,7 @@ impl NodeUsage {
             if alloc.is_terminal() || stopping.contains(&alloc.id) {
                 continue;
             }
-            let total = alloc.allocated_resources.total();
-            used.cpu += total.cpu;
-            used.memory_mb += total.memory_mb;
-            used.disk_mb += total.disk_mb;
+            used.add(&alloc.allocated_resources.total());
             if alloc.job_id == job.id && alloc.namespace == job.namespace {
                 *self
                     .collisions
@@ -50,10 +47,10 @@ impl NodeUsage {
     }
 
     fn add(&mut self, node_id: &str, group: &str, demand: &Resources) {
-        let used = self.used.entry(node_id.to_string()).or_default();
-        used.cpu += demand.cpu;
-        used.memory_mb += demand.memory_mb;
-        used.disk_mb += demand.disk_mb;
+        self.used
+            .entry(node_id.to_string())
+            .or_default()
+            .add(demand);
         *self
             .collisions
             .entry((node_id.to_string(), group.to_string()))

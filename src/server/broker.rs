@@ -97,10 +97,6 @@ impl EvalBroker {
         self.ready.notify(usize::MAX);
     }
 
-    pub fn enabled(&self) -> bool {
-        self.lock().enabled
-    }
-
     /// Adds a pending evaluation; ignored while disabled or if already known.
     pub fn enqueue(&self, eval: Evaluation) {
         let mut inner = self.lock();
@@ -132,16 +128,13 @@ impl EvalBroker {
         Some((eval, token))
     }
 
-    /// Waits for the next evaluation; returns it with the token to ack or nack it with.
-    /// Returns `None` when the broker is disabled.
-    pub async fn dequeue(&self) -> Option<(Evaluation, String)> {
+    /// Waits for the next evaluation (also while disabled); returns it with the token to
+    /// ack or nack it with.
+    pub async fn dequeue(&self) -> (Evaluation, String) {
         loop {
             let listener = self.ready.listen();
-            if !self.enabled() {
-                return None;
-            }
             if let Some(found) = self.try_dequeue() {
-                return Some(found);
+                return found;
             }
             listener.await;
         }

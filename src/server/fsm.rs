@@ -25,7 +25,12 @@ impl Fsm {
                     register_job(txn, job);
                     txn.upsert_eval(eval);
                 }
-                Command::JobDeregister { namespace, job_id, purge, eval } => {
+                Command::JobDeregister {
+                    namespace,
+                    job_id,
+                    purge,
+                    eval,
+                } => {
                     if purge {
                         txn.purge_job(&namespace, &job_id);
                     } else if let Some(job) = txn.read().job(&namespace, &job_id) {
@@ -40,7 +45,13 @@ impl Fsm {
                 }
                 Command::EvalUpsert { evals } => evals.into_iter().for_each(|e| txn.upsert_eval(e)),
                 Command::NodeRegister { node } => txn.upsert_node(node),
-                Command::NodeStatusUpdate { node_id, status, description, evals, time } => {
+                Command::NodeStatusUpdate {
+                    node_id,
+                    status,
+                    description,
+                    evals,
+                    time,
+                } => {
                     if let Some(node) = txn.read().node(&node_id) {
                         let mut node = (*node).clone();
                         node.status = status;
@@ -57,7 +68,9 @@ impl Fsm {
                 }
                 Command::AllocClientUpdate { updates, evals } => {
                     for update in updates {
-                        let Some(existing) = txn.read().alloc(&update.id) else { continue };
+                        let Some(existing) = txn.read().alloc(&update.id) else {
+                            continue;
+                        };
                         let mut alloc = (*existing).clone();
                         alloc.client_status = update.client_status;
                         alloc.client_description = update.client_description;
@@ -128,7 +141,9 @@ impl StateMachine for Fsm {
             Ok(command) => self.apply_command(index, command),
             // Commands are encoded by this binary before proposing; an undecodable entry
             // means a newer or corrupt log. Skipping it keeps the index moving.
-            Err(e) => log::error!(target: "fsm", "skipping undecodable log entry at index {index}: {e}"),
+            Err(e) => {
+                log::error!(target: "fsm", "skipping undecodable log entry at index {index}: {e}")
+            }
         }
     }
 
@@ -137,7 +152,8 @@ impl StateMachine for Fsm {
     }
 
     fn restore(&mut self, _index: u64, data: &[u8]) -> Result<(), String> {
-        let snap = Snapshot::from_bytes(data).map_err(|e| format!("corrupt state snapshot: {e}"))?;
+        let snap =
+            Snapshot::from_bytes(data).map_err(|e| format!("corrupt state snapshot: {e}"))?;
         self.state.restore(snap);
         Ok(())
     }

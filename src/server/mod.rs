@@ -3,4 +3,154 @@
 
 pub mod broker;
 pub mod command;
+mod endpoints;
+mod fsm;
+mod heartbeat;
+mod leader;
+mod planner;
+pub mod raft;
 pub mod state;
+mod worker;
+
+pub use endpoints::{JobDeregisterResponse, JobRegisterResponse};
+
+use self::broker::EvalBroker;
+use self::command::Command;
+use self::heartbeat::Heartbeats;
+use self::planner::PlanQueue;
+use self::raft::{RaftConfig, RaftError, RaftHandle, RaftNode};
+use self::state::StateStore;
+use crate::structs::{generate_id, now_nanos, EvalStatus, Evaluation, Job};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the Raft log and snapshots live.
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub datacenter: String,
+    pub name: String,
+    /// Scheduler workers planning in parallel.
+    pub num_workers: usize,
+    /// The TTL nodes are told to heartbeat within, and the grace the leader adds to it.
+    pub heartbeat_ttl: Duration,
+    pub heartbeat_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Raft(#[from] RaftError),
+    #[error("{0}")]
+    InvalidJob(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+/// Proposes typed commands through Raft; resolves once they are applied.
+#[derive(Clone)]
+pub struct Proposer {
+    raft: RaftHandle,
+}
+
+impl Proposer {
+    pub async fn propose(&self, command: Command) -> Result<u64, ServerError> {
+        Ok(self.raft.propose(command.encode()).await?)
+    }
+}
+
+pub struct Server {
+    pub config: ServerConfig,
+    pub state: Arc<StateStore>,
+    broker: Arc<EvalBroker>,
+    raft: RaftHandle,
+    proposer: Proposer,
+    heartbeats: Heartbeats,
+    tasks: Mutex<Vec<smol::Task<()>>>,
+}
+
+impl Server {
+    /// Opens the Raft store (bootstrapping a single voter on first start), restores the
+    /// state, and starts the workers, the plan applier and the leadership follower.
+    pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ServerError::BadRequest(format!("data dir {}: {e}", config.data_dir.display()))
+        })?;
+        let state = StateStore::new();
+        let broker = Arc::new(EvalBroker::default());
+        let fsm = fsm::Fsm::new(state.clone(), broker.clone());
+        let raft_config = RaftConfig {
+            id: 1,
+            data_dir: config.data_dir.clone(),
+            tick_interval: Duration::from_millis(100),
+            election_tick: 10,
+            heartbeat_tick: 2,
+            snapshot_threshold: 8192,
+        };
+        let raft = RaftNode::start(raft_config, Box::new(fsm), true)?;
+        let proposer = Proposer { raft: raft.clone() };
+        let (plans, planner_task) = PlanQueue::start(state.clone(), proposer.clone());
+        let server = Arc::new(Server {
+            heartbeats: Heartbeats::new(config.heartbeat_ttl, config.heartbeat_grace),
+            config,
+            state: state.clone(),
+            broker: broker.clone(),
+            raft: raft.clone(),
+            proposer: proposer.clone(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = vec![
+            planner_task,
+            smol::spawn(leader::follow_leadership(server.clone(), raft.leadership())),
+        ];
+        for _ in 0..server.config.num_workers.max(1) {
+            let worker = worker::Worker {
+                state: state.clone(),
+                broker: broker.clone(),
+                plans: plans.clone(),
+                proposer: proposer.clone(),
+            };
+            tasks.push(smol::spawn(worker.run()));
+        }
+        *server.tasks.lock().expect("task lock poisoned") = tasks;
+        Ok(server)
+    }
+
+    pub fn raft_status(&self) -> raft::RaftStatus {
+        self.raft.status()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.is_leader()
+    }
+
+    /// Stops background work and Raft, persisting everything committed.
+    pub fn shutdown(&self) {
+        self.tasks.lock().expect("task lock poisoned").clear();
+        self.raft.shutdown();
+    }
+
+    /// A new pending evaluation of `job`.
+    pub fn new_eval(job: &Job, triggered_by: &str) -> Evaluation {
+        let now = now_nanos();
+        Evaluation {
+            id: generate_id(),
+            namespace: job.namespace.clone(),
+            priority: job.priority,
+            job_type: job.job_type,
+            triggered_by: triggered_by.to_string(),
+            job_id: job.id.clone(),
+            job_modify_index: job.job_modify_index,
+            status: EvalStatus::Pending,
+            create_time: now,
+            modify_time: now,
+            ..Evaluation::default()
+        }
+    }
+}

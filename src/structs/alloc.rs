@@ -133,8 +133,7 @@ impl AllocatedResources {
             ..Resources::default()
         };
         for r in self.tasks.values() {
-            total.cpu += r.cpu;
-            total.memory_mb += r.memory_mb;
+            total.add(r);
         }
         total
     }

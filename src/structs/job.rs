@@ -148,6 +148,15 @@ pub struct Resources {
     pub disk_mb: u64,
 }
 
+impl Resources {
+    /// Adds `other`'s cpu, memory and disk to these.
+    pub fn add(&mut self, other: &Resources) {
+        self.cpu += other.cpu;
+        self.memory_mb += other.memory_mb;
+        self.disk_mb += other.disk_mb;
+    }
+}
+
 /// How a task is restarted on its node when it exits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

@@ -1,0 +1,246 @@
+//! Launching and supervising a task's process tree, shared by exec and raw_exec: a new
+//! session, an optional cgroup joined before `exec` (so no child escapes it), an optional
+//! drop to an unprivileged user, and waiting, signalling and killing by process group and
+//! cgroup.
+
+use crate::cgroup::Cgroup;
+use crate::{DriverError, ExitResult, TaskConfig, TaskHandle};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The `command` and `args` of an exec or raw_exec config block.
+pub struct CommandConfig {
+    pub command: String,
+    pub args: Vec<String>,
+}
+
+impl CommandConfig {
+    pub fn parse(config: &serde_json::Value) -> Result<CommandConfig, DriverError> {
+        let err = |m: String| DriverError::Config(m);
+        let map = config
+            .as_object()
+            .ok_or_else(|| err("expected a block of settings".into()))?;
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "command" | "args"))
+        {
+            return Err(err(format!(
+                "unknown setting {unknown:?} (this driver takes \"command\" and \"args\")"
+            )));
+        }
+        let command = match map.get("command") {
+            Some(serde_json::Value::String(c)) if !c.is_empty() => c.clone(),
+            Some(other) if !other.is_string() => {
+                return Err(err(format!("\"command\" must be a string, got {other}")))
+            }
+            _ => return Err(err("missing required field \"command\"".into())),
+        };
+        let args = match map.get("args") {
+            None => Vec::new(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|a| {
+                    a.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| err(format!("\"args\" must be strings, got {a}")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(err(format!(
+                    "\"args\" must be a list of strings, got {other}"
+                )))
+            }
+        };
+        Ok(CommandConfig { command, args })
+    }
+}
+
+/// The identity a task runs as.
+pub struct Identity {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
+}
+
+impl Identity {
+    pub fn lookup(name: &str) -> Result<Identity, DriverError> {
+        let user = nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .ok_or_else(|| DriverError::UnknownUser(name.to_string()))?;
+        let cname = CString::new(name).map_err(|_| DriverError::UnknownUser(name.to_string()))?;
+        let groups = nix::unistd::getgrouplist(&cname, user.gid)
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![user.gid.as_raw()]);
+        Ok(Identity {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            groups,
+        })
+    }
+}
+
+/// Starts the task's command in a new session, inside `cgroup` and as `identity` if given.
+pub fn spawn(
+    driver: &str,
+    cfg: &TaskConfig,
+    cgroup: Option<&Cgroup>,
+    identity: Option<Identity>,
+) -> Result<TaskHandle, DriverError> {
+    let command = CommandConfig::parse(&cfg.config)?;
+    let open_log = |path: &std::path::Path| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| DriverError::Logs {
+                path: path.to_path_buf(),
+                source,
+            })
+    };
+    let stdout = open_log(&cfg.stdout_path)?;
+    let stderr = open_log(&cfg.stderr_path)?;
+    // Opened before fork (close-on-exec), written from the child before it execs.
+    let procs = match cgroup {
+        Some(cg) => cg
+            .procs_files()
+            .iter()
+            .map(|p| OpenOptions::new().write(true).open(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DriverError::Cgroup)?,
+        None => Vec::new(),
+    };
+    let proc_fds: Vec<i32> = procs.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = Command::new(&command.command);
+    cmd.args(&command.args)
+        .env_clear()
+        .envs(&cfg.env)
+        .current_dir(&cfg.task_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr));
+    if !cfg.env.contains_key("PATH") {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    // SAFETY: the closure only makes async-signal-safe system calls (setsid, write,
+    // setgroups, setgid, setuid) on memory prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for fd in &proc_fds {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(id) = &identity {
+                if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
+                    || libc::setgid(id.gid) != 0
+                    || libc::setuid(id.uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| DriverError::Start {
+        command: command.command.clone(),
+        source,
+    })?;
+    drop(procs);
+    let started_at_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(TaskHandle {
+        driver: driver.to_string(),
+        pid: child.id() as i32,
+        cgroups: cgroup.map(|c| c.dirs.clone()).unwrap_or_default(),
+        started_at_unix_ms,
+    })
+}
+
+/// Waits for the task's main process and reports how it ended.
+pub fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
+    let pid = Pid::from_raw(handle.pid);
+    let status = loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(DriverError::Wait(format!("pid {}: {e}", handle.pid))),
+            Ok(status) => break status,
+        }
+    };
+    let oom_killed = Cgroup::from_dirs(&handle.cgroups).is_some_and(|c| c.oom_killed());
+    Ok(match status {
+        WaitStatus::Exited(_, code) => ExitResult {
+            exit_code: code,
+            oom_killed,
+            ..ExitResult::default()
+        },
+        WaitStatus::Signaled(_, signal, _) => ExitResult {
+            exit_code: 128 + signal as i32,
+            signal: signal as i32,
+            oom_killed,
+            err: None,
+        },
+        other => ExitResult {
+            exit_code: -1,
+            err: Some(format!("unexpected wait status {other:?}")),
+            ..ExitResult::default()
+        },
+    })
+}
+
+/// Whether the process still runs (a zombie waiting to be reaped does not).
+fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|s| s != 'Z'),
+        Err(_) => false,
+    }
+}
+
+/// Signals the task's session, then kills everything of it after `timeout`.
+pub fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
+    let pid = Pid::from_raw(handle.pid);
+    if running(handle.pid) {
+        killpg(pid, signal)
+            .or_else(|_| kill(pid, signal))
+            .map_err(|e| DriverError::Signal(e.to_string()))?;
+    }
+    let deadline = Instant::now() + timeout;
+    while running(handle.pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_tree(handle);
+    Ok(())
+}
+
+/// SIGKILLs every process of the task: its session and its cgroup.
+pub fn kill_tree(handle: &TaskHandle) {
+    let _ = killpg(Pid::from_raw(handle.pid), Signal::SIGKILL);
+    if let Some(cgroup) = Cgroup::from_dirs(&handle.cgroups) {
+        cgroup.kill_all();
+    }
+}
+
+/// Kills what is left and removes the cgroup.
+pub fn destroy(handle: &TaskHandle) -> Result<(), DriverError> {
+    kill_tree(handle);
+    match Cgroup::from_dirs(&handle.cgroups) {
+        Some(cgroup) => cgroup.destroy().map_err(DriverError::Cgroup),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,84 @@
+//! Job write endpoints: register, deregister and parse.
+
+use super::response::ApiResponse;
+use crate::server::Server;
+use crate::structs::Job;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The body of `PUT /v1/jobs`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RegisterRequest {
+    job: Job,
+}
+
+/// The body of `POST /v1/jobs/parse`. The parsed job is always canonical, so Nomad's
+/// `Canonicalize` flag needs no handling.
+#[derive(Deserialize)]
+struct ParseRequest {
+    #[serde(rename = "JobHCL")]
+    job_hcl: String,
+}
+
+/// Decodes a JSON body; the error names the offending field's path and position.
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiResponse> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiResponse::error(400, format!("request body: {inner}"))
+        } else {
+            ApiResponse::error(400, format!("request body: field {path}: {inner}"))
+        }
+    })
+}
+
+pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> ApiResponse {
+    let request: RegisterRequest = match decode(body) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    if let Some(id) = path_id {
+        if request.job.id != id {
+            return ApiResponse::error(
+                400,
+                format!(
+                    "job ID {:?} does not match the path's {id:?}",
+                    request.job.id
+                ),
+            );
+        }
+    }
+    match server.register_job(request.job).await {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
+pub async fn deregister(
+    server: &Server,
+    namespace: &str,
+    id: &str,
+    query: &BTreeMap<String, String>,
+) -> ApiResponse {
+    match server
+        .deregister_job(namespace, id, super::query::flag(query, "purge"))
+        .await
+    {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
+pub fn parse(body: &[u8]) -> ApiResponse {
+    let request: ParseRequest = match decode(body) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    match crate::jobspec::parse_hcl(&request.job_hcl, "JobHCL") {
+        Ok(job) => ApiResponse::json(&job),
+        Err(e) => ApiResponse::error(400, e.to_string()),
+    }
+}

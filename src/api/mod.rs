@@ -1,0 +1,18 @@
+//! The HTTP API on port 4646: Nomad's `/v1` paths, JSON field names, headers and blocking
+//! queries, served with hyper on smol.
+//!
+//! Requests are first turned into a plain [`ApiRequest`] so the same router serves local
+//! requests and requests a client-only agent forwards to a server over RPC.
+
+mod agent;
+mod client_fs;
+mod http;
+mod jobs;
+mod query;
+mod reads;
+mod response;
+mod router;
+
+pub use http::serve;
+pub use response::ApiResponse;
+pub use router::{encode as percent_encode, route, ApiContext, ApiRequest, MemberInfo};

@@ -1,0 +1,234 @@
+//! `rove alloc status|logs`.
+
+use super::api_client::ApiClient;
+use super::format::{ago, key_values, short_id, table, timestamp};
+use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
+use crate::structs::{Allocation, Node, TaskState};
+use anyhow::bail;
+use clap::Subcommand;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum AllocCommand {
+    /// Show an allocation and the state of its tasks
+    Status {
+        /// Allocation ID or prefix
+        alloc: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a task's stdout (or stderr)
+    Logs {
+        /// Allocation ID or prefix
+        alloc: String,
+        /// Task name; optional when the allocation has one task
+        task: Option<String>,
+        /// Show stderr instead of stdout
+        #[arg(long)]
+        stderr: bool,
+        /// Keep printing new output as it arrives
+        #[arg(short = 'f')]
+        follow: bool,
+        /// Print only the end of the log (see -n)
+        #[arg(long)]
+        tail: bool,
+        /// With -tail, how many lines
+        #[arg(short = 'n', default_value_t = 10)]
+        lines: usize,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+pub async fn run(cmd: AllocCommand) -> CliResult {
+    match cmd {
+        AllocCommand::Status { alloc, json, api } => status(&api.client()?, &alloc, json).await,
+        AllocCommand::Logs {
+            alloc,
+            task,
+            stderr,
+            follow,
+            tail,
+            lines,
+            api,
+        } => {
+            let options = LogOptions {
+                stream: if stderr { "stderr" } else { "stdout" },
+                follow,
+                tail: tail.then_some(lines),
+            };
+            logs(&api.client()?, &alloc, task, options).await
+        }
+    }
+}
+
+pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
+    let alloc = lookup::alloc(api, prefix).await?;
+    if json {
+        print_json(&alloc);
+        return Ok(Outcome::Success);
+    }
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "{}",
+        key_values(&[
+            ("ID", alloc.id.clone()),
+            ("Eval ID", short_id(&alloc.eval_id)),
+            ("Name", alloc.name.clone()),
+            ("Node ID", short_id(&alloc.node_id)),
+            ("Node Name", alloc.node_name.clone()),
+            ("Job ID", alloc.job_id.clone()),
+            ("Job Version", alloc.job_version().to_string()),
+            ("Client Status", alloc.client_status.to_string()),
+            ("Client Description", or_none(&alloc.client_description)),
+            ("Desired Status", alloc.desired_status.to_string()),
+            ("Desired Description", or_none(&alloc.desired_description)),
+            ("Created", ago(alloc.create_time)),
+            ("Modified", ago(alloc.modify_time)),
+        ])
+    );
+    for (name, state) in &alloc.task_states {
+        print_task(&alloc, name, state);
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_task(alloc: &Allocation, name: &str, state: &TaskState) {
+    println!("\nTask {name:?} is {:?}", state.state);
+    if let Some(r) = alloc.allocated_resources.tasks.get(name) {
+        println!("Task Resources:");
+        println!(
+            "{}",
+            table(
+                &["CPU", "Memory"],
+                &[vec![
+                    format!("{} MHz", r.cpu),
+                    format!("{} MiB", r.memory_mb)
+                ]]
+            )
+        );
+    }
+    let when = |t: i64| if t > 0 { timestamp(t) } else { "N/A".into() };
+    println!("\nTask Events:");
+    println!(
+        "{}",
+        key_values(&[
+            ("Started At", when(state.started_at)),
+            ("Finished At", when(state.finished_at)),
+            ("Total Restarts", state.restarts.to_string()),
+            ("Last Restart", when(state.last_restart)),
+        ])
+    );
+    println!("\nRecent Events:");
+    let rows: Vec<Vec<String>> = state
+        .events
+        .iter()
+        .rev()
+        .map(|e| {
+            vec![
+                timestamp(e.time),
+                e.event_type.clone(),
+                e.display_message.clone(),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["Time", "Type", "Description"], &rows));
+}
+
+struct LogOptions {
+    stream: &'static str,
+    follow: bool,
+    tail: Option<usize>,
+}
+
+/// Reads logs from the node that runs the allocation, as Nomad's CLI does.
+async fn logs(
+    api: &ApiClient,
+    prefix: &str,
+    task: Option<String>,
+    options: LogOptions,
+) -> CliResult {
+    let alloc = lookup::alloc(api, prefix).await?;
+    let tasks: Vec<String> = alloc
+        .job
+        .as_ref()
+        .and_then(|j| j.task_group(&alloc.task_group))
+        .map(|g| g.tasks.iter().map(|t| t.name.clone()).collect())
+        .unwrap_or_default();
+    let task = match task {
+        Some(t) if tasks.contains(&t) => t,
+        Some(t) => bail!(
+            "Could not find task named {t:?}; the allocation has: {}",
+            tasks.join(", ")
+        ),
+        None if tasks.len() == 1 => tasks[0].clone(),
+        None => bail!(
+            "Allocation {:?} has several tasks; please specify one of: {}",
+            short_id(&alloc.id),
+            tasks.join(", ")
+        ),
+    };
+    let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
+    let node_api = if node.http_addr.is_empty() {
+        api.clone()
+    } else {
+        ApiClient::new(&format!("http://{}", node.http_addr))?
+    };
+    let base = format!(
+        "/v1/client/fs/logs/{}?task={}&type={}&plain=true",
+        alloc.id,
+        crate::api::percent_encode(&task),
+        options.stream
+    );
+    let first = node_api
+        .request("GET", &format!("{base}&origin=start&offset=0"), None)
+        .await?;
+    let mut offset = first.body.len() as u64;
+    let text = String::from_utf8_lossy(&first.body);
+    let shown = match options.tail {
+        Some(n) => last_lines(&text, n),
+        None => text.to_string(),
+    };
+    print!("{shown}");
+    std::io::stdout().flush()?;
+    while options.follow {
+        smol::Timer::after(Duration::from_millis(500)).await;
+        let next = node_api
+            .request("GET", &format!("{base}&origin=start&offset={offset}"), None)
+            .await?;
+        offset += next.body.len() as u64;
+        std::io::stdout().write_all(&next.body)?;
+        std::io::stdout().flush()?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_lines;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\n", 5), "a\n");
+        assert_eq!(last_lines("", 3), "");
+    }
+}

@@ -1,0 +1,292 @@
+//! `rove job init|run|status|stop|inspect`.
+
+use super::api_client::ApiClient;
+use super::format::{ago, key_values, short_id, table, timestamp};
+use super::{lookup, monitor, print_json, ApiArgs, CliResult, Outcome};
+use crate::api::percent_encode;
+use crate::server::{JobDeregisterResponse, JobRegisterResponse};
+use crate::structs::{AllocListStub, Job, JobListStub, JobSummary};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+const EXAMPLE_FILE: &str = "example.nomad.hcl";
+const EXAMPLE_JOB: &str = include_str!("example.nomad.hcl");
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Write an example job file
+    Init {
+        /// File to write
+        #[arg(default_value = EXAMPLE_FILE)]
+        file: PathBuf,
+    },
+    /// Submit a job file and watch it being scheduled
+    Run {
+        /// Job file (HCL, or JSON in the API form)
+        file: PathBuf,
+        /// Return right after submitting, without monitoring
+        #[arg(long)]
+        detach: bool,
+        /// Print the job in its API JSON form instead of submitting it
+        #[arg(long)]
+        output: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show all jobs, or one job with its allocations
+    Status {
+        /// Job ID or prefix
+        job: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Stop a job
+    Stop {
+        job: String,
+        /// Also remove the job from the servers
+        #[arg(long)]
+        purge: bool,
+        /// Return right after stopping, without monitoring
+        #[arg(long)]
+        detach: bool,
+        /// Accepted for compatibility; rove never prompts
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a registered job in its API JSON form
+    Inspect {
+        job: String,
+        /// Print JSON (the only format)
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// A job wrapped as Nomad's API sends and takes it.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JobEnvelope {
+    job: Job,
+}
+
+pub async fn run(cmd: JobCommand) -> CliResult {
+    match cmd {
+        JobCommand::Init { file } => init(&file),
+        JobCommand::Run {
+            file,
+            detach,
+            output,
+            api,
+        } => run_job(&file, detach, output, &api).await,
+        JobCommand::Status {
+            job: None,
+            json,
+            api,
+        } => list(&api.client()?, json).await,
+        JobCommand::Status {
+            job: Some(prefix),
+            json,
+            api,
+        } => status(&api.client()?, &prefix, json).await,
+        JobCommand::Stop {
+            job,
+            purge,
+            detach,
+            yes: _,
+            api,
+        } => stop(&api.client()?, &job, purge, detach).await,
+        JobCommand::Inspect { job, json: _, api } => {
+            let api = api.client()?;
+            let stub = lookup::job(&api, &job).await?;
+            let (job, _): (Job, _) = api
+                .get(&format!("/v1/job/{}", percent_encode(&stub.id)))
+                .await?;
+            print_json(&JobEnvelope { job });
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn init(file: &PathBuf) -> CliResult {
+    if file.exists() {
+        bail!("Job file {:?} already exists", file.display().to_string());
+    }
+    std::fs::write(file, EXAMPLE_JOB).with_context(|| format!("writing {}", file.display()))?;
+    println!("Example job file written to {}", file.display());
+    Ok(Outcome::Success)
+}
+
+async fn run_job(file: &PathBuf, detach: bool, output: bool, api: &ApiArgs) -> CliResult {
+    let job = crate::jobspec::parse_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if output {
+        print_json(&JobEnvelope { job });
+        return Ok(Outcome::Success);
+    }
+    let api = api.client()?;
+    let response: JobRegisterResponse = api.put("/v1/jobs", &JobEnvelope { job }).await?;
+    if detach {
+        println!("Job registration successful");
+        println!("Evaluation ID: {}", response.eval_id);
+        return Ok(Outcome::Success);
+    }
+    monitor::monitor(&api, &response.eval_id).await
+}
+
+async fn list(api: &ApiClient, json: bool) -> CliResult {
+    let (jobs, _): (Vec<JobListStub>, _) = api.get("/v1/jobs").await?;
+    if json {
+        print_json(&jobs);
+    } else if jobs.is_empty() {
+        println!("No running jobs");
+    } else {
+        let rows: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|j| {
+                vec![
+                    j.id.clone(),
+                    j.job_type.to_string(),
+                    j.priority.to_string(),
+                    j.status.to_string(),
+                    timestamp(j.submit_time),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows)
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
+    let stub = lookup::job(api, prefix).await?;
+    let id = percent_encode(&stub.id);
+    let (job, _): (Job, _) = api.get(&format!("/v1/job/{id}")).await?;
+    let (summary, _): (JobSummary, _) = api.get(&format!("/v1/job/{id}/summary")).await?;
+    let (mut allocs, _): (Vec<AllocListStub>, _) =
+        api.get(&format!("/v1/job/{id}/allocations")).await?;
+    if json {
+        print_json(&job);
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "{}",
+        key_values(&[
+            ("ID", job.id.clone()),
+            ("Name", job.name.clone()),
+            ("Submit Date", timestamp(job.submit_time)),
+            ("Type", job.job_type.to_string()),
+            ("Priority", job.priority.to_string()),
+            ("Datacenters", job.datacenters.join(",")),
+            ("Namespace", job.namespace.clone()),
+            ("Node Pool", job.node_pool.clone()),
+            (
+                "Status",
+                if job.stop {
+                    "dead (stopped)".into()
+                } else {
+                    job.status.to_string()
+                }
+            ),
+            ("Periodic", "false".into()),
+            ("Parameterized", "false".into()),
+        ])
+    );
+    println!("\nSummary");
+    let rows: Vec<Vec<String>> = summary
+        .summary
+        .iter()
+        .map(|(group, s)| {
+            [group.clone()]
+                .into_iter()
+                .chain(
+                    [
+                        s.queued, s.starting, s.running, s.failed, s.complete, s.lost, s.unknown,
+                    ]
+                    .map(|n| n.to_string()),
+                )
+                .collect()
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "Task Group",
+                "Queued",
+                "Starting",
+                "Running",
+                "Failed",
+                "Complete",
+                "Lost",
+                "Unknown"
+            ],
+            &rows
+        )
+    );
+    println!("\nAllocations");
+    if allocs.is_empty() {
+        println!("No allocations placed");
+    } else {
+        allocs.sort_by_key(|a| std::cmp::Reverse(a.create_index));
+        println!("{}", alloc_table(&allocs));
+    }
+    Ok(Outcome::Success)
+}
+
+/// The allocation table `job status` and `node status` print.
+pub fn alloc_table(allocs: &[AllocListStub]) -> String {
+    let rows: Vec<Vec<String>> = allocs
+        .iter()
+        .map(|a| {
+            vec![
+                short_id(&a.id),
+                short_id(&a.node_id),
+                a.task_group.clone(),
+                a.job_version.to_string(),
+                a.desired_status.to_string(),
+                a.client_status.to_string(),
+                ago(a.create_time),
+                ago(a.modify_time),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "Node ID",
+            "Task Group",
+            "Version",
+            "Desired",
+            "Status",
+            "Created",
+            "Modified",
+        ],
+        &rows,
+    )
+}
+
+async fn stop(api: &ApiClient, prefix: &str, purge: bool, detach: bool) -> CliResult {
+    let stub = lookup::job(api, prefix).await?;
+    let path = format!(
+        "/v1/job/{}{}",
+        percent_encode(&stub.id),
+        if purge { "?purge=true" } else { "" }
+    );
+    let response: JobDeregisterResponse = api.delete(&path).await?;
+    if detach {
+        println!("{}", response.eval_id);
+        return Ok(Outcome::Success);
+    }
+    monitor::monitor(api, &response.eval_id).await
+}

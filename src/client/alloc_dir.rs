@@ -1,0 +1,93 @@
+//! Allocation directories: `alloc/` (shared `data`, `logs`, `tmp`) and, per task,
+//! `<task>/local`, `<task>/secrets` and `<task>/tmp`, laid out as Nomad does.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+pub struct AllocDir {
+    pub root: PathBuf,
+}
+
+impl AllocDir {
+    pub fn new(allocs_root: &Path, alloc_id: &str) -> AllocDir {
+        AllocDir {
+            root: allocs_root.join(alloc_id),
+        }
+    }
+
+    pub fn task_dir(&self, task: &str) -> PathBuf {
+        self.root.join(task)
+    }
+
+    pub fn log_path(&self, task: &str, stream: &str) -> PathBuf {
+        self.root
+            .join("alloc")
+            .join("logs")
+            .join(format!("{task}.{stream}.0"))
+    }
+
+    /// Creates the shared and per-task directories. Directories a task writes to are
+    /// world-writable with the sticky bit (like /tmp), so tasks running as an
+    /// unprivileged user can use them.
+    pub fn build(&self, tasks: &[&str]) -> io::Result<()> {
+        for shared in ["data", "logs", "tmp"] {
+            create(&self.root.join("alloc").join(shared), 0o1777)?;
+        }
+        std::fs::set_permissions(
+            self.root.join("alloc").join("logs"),
+            std::fs::Permissions::from_mode(0o755),
+        )?;
+        for task in tasks {
+            let dir = self.task_dir(task);
+            create(&dir, 0o755)?;
+            create(&dir.join("local"), 0o1777)?;
+            create(&dir.join("tmp"), 0o1777)?;
+            create(&dir.join("secrets"), 0o1777)?;
+        }
+        Ok(())
+    }
+
+    pub fn destroy(&self) -> io::Result<()> {
+        match std::fs::remove_dir_all(&self.root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn create(dir: &Path, mode: u32) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_nomad_layout() {
+        let root =
+            std::env::temp_dir().join(format!("rove-allocdir-{}", crate::structs::generate_id()));
+        let dir = AllocDir::new(&root, "a1");
+        dir.build(&["web", "sidecar"]).unwrap();
+        for path in [
+            "alloc/data",
+            "alloc/logs",
+            "alloc/tmp",
+            "web/local",
+            "web/secrets",
+            "web/tmp",
+            "sidecar/local",
+        ] {
+            assert!(dir.root.join(path).is_dir(), "{path} missing");
+        }
+        assert_eq!(
+            dir.log_path("web", "stdout"),
+            dir.root.join("alloc/logs/web.stdout.0")
+        );
+        dir.destroy().unwrap();
+        assert!(!dir.root.exists());
+        std::fs::remove_dir_all(root).ok();
+    }
+}

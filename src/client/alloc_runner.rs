@@ -1,0 +1,246 @@
+//! The allocation runner: builds an allocation's directories, runs each of its tasks, turns
+//! their states into the allocation's client status, and stops them when told to.
+
+use super::alloc_dir::AllocDir;
+use super::env::{self, TaskPaths};
+use super::task_runner::{self, event, new_event, TaskSpec};
+use crate::server::command::AllocClientUpdate;
+use crate::structs::{
+    Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState,
+};
+use rove_drivers::{Driver, TaskConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What every allocation runner on this node shares.
+pub struct RunnerContext {
+    pub allocs_root: PathBuf,
+    pub drivers: BTreeMap<String, Arc<dyn Driver>>,
+    pub node: Node,
+    pub region: String,
+    pub updates: smol::channel::Sender<AllocClientUpdate>,
+}
+
+/// A running allocation, as the client tracks it.
+pub struct AllocRunner {
+    pub alloc_modify_index: u64,
+    pub dir: PathBuf,
+    stop: smol::channel::Sender<()>,
+    task: smol::Task<()>,
+}
+
+impl AllocRunner {
+    pub fn spawn(alloc: Allocation, ctx: Arc<RunnerContext>) -> AllocRunner {
+        let (stop, stop_rx) = smol::channel::bounded(1);
+        let dir = AllocDir::new(&ctx.allocs_root, &alloc.id).root;
+        let alloc_modify_index = alloc.alloc_modify_index;
+        let task = smol::spawn(run(alloc, ctx, stop_rx));
+        AllocRunner {
+            alloc_modify_index,
+            dir,
+            stop,
+            task,
+        }
+    }
+
+    /// Asks the tasks to stop; the runner reports them killed as they go.
+    pub fn stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
+    /// Stops the tasks and waits until they are gone.
+    pub async fn shutdown(self) {
+        self.stop();
+        self.task.await;
+    }
+}
+
+fn status_of(states: &BTreeMap<String, TaskState>) -> (ClientStatus, &'static str) {
+    let all_dead = states.values().all(|s| s.state == "dead");
+    if all_dead && states.values().any(|s| s.failed) {
+        (ClientStatus::Failed, "Failed tasks")
+    } else if all_dead {
+        (ClientStatus::Complete, "All tasks have completed")
+    } else if states.values().any(|s| s.state == "running") {
+        (ClientStatus::Running, "Tasks are running")
+    } else {
+        (ClientStatus::Pending, "No tasks have started")
+    }
+}
+
+async fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, TaskState>) {
+    let (status, description) = status_of(states);
+    let update = AllocClientUpdate {
+        id: alloc_id.to_string(),
+        client_status: status,
+        client_description: description.to_string(),
+        task_states: states.clone(),
+    };
+    let _ = ctx.updates.send(update).await;
+}
+
+async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Receiver<()>) {
+    let Some(group) = alloc
+        .job
+        .as_ref()
+        .and_then(|j| j.task_group(&alloc.task_group))
+        .cloned()
+    else {
+        log::warn!(target: "client", "allocation {} has no task group {:?}", alloc.id, alloc.task_group);
+        return;
+    };
+    let dir = AllocDir::new(&ctx.allocs_root, &alloc.id);
+    let names: Vec<String> = group.tasks.iter().map(|t| t.name.clone()).collect();
+    let built = {
+        let (dir, names) = (
+            AllocDir {
+                root: dir.root.clone(),
+            },
+            names.clone(),
+        );
+        smol::unblock(move || dir.build(&names.iter().map(String::as_str).collect::<Vec<_>>()))
+            .await
+    };
+    let mut states: BTreeMap<String, TaskState> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                TaskState {
+                    state: "pending".into(),
+                    ..TaskState::default()
+                },
+            )
+        })
+        .collect();
+    if let Err(e) = built {
+        fail_all(
+            &mut states,
+            &format!("failed to build allocation directory: {e}"),
+        );
+        report(&ctx, &alloc.id, &states).await;
+        return;
+    }
+    let (state_tx, state_rx) = smol::channel::unbounded();
+    let mut kills = BTreeMap::new();
+    for task in &group.tasks {
+        match task_spec(&alloc, &group, task, &dir, &ctx) {
+            Ok(spec) => {
+                let (kill_tx, kill_rx) = smol::channel::bounded(1);
+                kills.insert(task.name.clone(), kill_tx);
+                smol::spawn(task_runner::run(spec, state_tx.clone(), kill_rx)).detach();
+            }
+            Err(message) => {
+                let state = states.get_mut(&task.name).expect("every task has a state");
+                state.state = "dead".into();
+                state.failed = true;
+                let mut e = new_event(event::SETUP_FAILURE, message);
+                e.fails_task = true;
+                state.events.push(e);
+            }
+        }
+    }
+    drop(state_tx);
+    if kills.len() < group.tasks.len() {
+        kill_all(&kills);
+    }
+    report(&ctx, &alloc.id, &states).await;
+    loop {
+        let next_state = async { state_rx.recv().await.ok().map(Some) };
+        let stop_asked = async {
+            let _ = stop.recv().await;
+            Some(None)
+        };
+        match smol::future::or(next_state, stop_asked).await {
+            None => break,
+            Some(None) => {
+                kill_all(&kills);
+                // Keep draining task states until every task runner has finished.
+                while let Ok((name, state)) = state_rx.recv().await {
+                    states.insert(name, state);
+                    report(&ctx, &alloc.id, &states).await;
+                }
+                break;
+            }
+            Some(Some((name, state))) => {
+                let failed = state.state == "dead" && state.failed;
+                states.insert(name, state);
+                if failed {
+                    // A failed task fails its allocation: stop its siblings.
+                    kill_all(&kills);
+                }
+                report(&ctx, &alloc.id, &states).await;
+            }
+        }
+    }
+}
+
+fn kill_all(kills: &BTreeMap<String, smol::channel::Sender<()>>) {
+    for kill in kills.values() {
+        let _ = kill.try_send(());
+    }
+}
+
+fn fail_all(states: &mut BTreeMap<String, TaskState>, message: &str) {
+    for state in states.values_mut() {
+        state.state = "dead".into();
+        state.failed = true;
+        state.events.push(new_event(event::SETUP_FAILURE, message));
+    }
+}
+
+fn task_spec(
+    alloc: &Allocation,
+    group: &TaskGroup,
+    task: &crate::structs::Task,
+    dir: &AllocDir,
+    ctx: &RunnerContext,
+) -> Result<TaskSpec, String> {
+    let driver = ctx
+        .drivers
+        .get(&task.driver)
+        .cloned()
+        .ok_or_else(|| format!("driver {:?} is not available on this node", task.driver))?;
+    let task_dir = dir.task_dir(&task.name);
+    let paths = TaskPaths {
+        alloc_dir: &dir.root,
+        task_dir: &task_dir,
+    };
+    let task_env = env::build(alloc, task, &ctx.node, &ctx.region, &paths);
+    let config = env::interpolate_config(
+        &serde_json::Value::Object(task.config.clone()),
+        &task_env,
+        &ctx.node,
+    );
+    let job_type = alloc.job.as_ref().map_or(JobType::Service, |j| j.job_type);
+    let restart = task
+        .restart_policy
+        .clone()
+        .or_else(|| group.restart_policy.clone())
+        .unwrap_or_else(|| RestartPolicy::for_job_type(job_type));
+    Ok(TaskSpec {
+        name: task.name.clone(),
+        driver,
+        config: TaskConfig {
+            id: format!("{}-{}", alloc.id, task.name),
+            name: task.name.clone(),
+            alloc_id: alloc.id.clone(),
+            task_dir,
+            env: task_env,
+            config,
+            user: (!task.user.is_empty()).then(|| task.user.clone()),
+            resources: rove_drivers::Resources {
+                cpu_mhz: task.resources.cpu,
+                memory_mb: task.resources.memory_mb,
+                memory_max_mb: task.resources.memory_max_mb,
+            },
+            stdout_path: dir.log_path(&task.name, "stdout"),
+            stderr_path: dir.log_path(&task.name, "stderr"),
+        },
+        restart,
+        restart_on_success: matches!(job_type, JobType::Service | JobType::System),
+        kill_signal: task.kill_signal.clone(),
+        kill_timeout: task.kill_timeout,
+    })
+}

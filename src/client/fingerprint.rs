@@ -1,0 +1,131 @@
+//! Fingerprinting: what this machine is and has, as the node the servers schedule onto.
+//! Attribute names follow Nomad's (`cpu.arch`, `kernel.name`, `unique.hostname`, ...).
+
+use crate::structs::{
+    now_nanos, DriverInfo, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use sysinfo::{CpuRefreshKind, Disks, RefreshKind, System};
+
+/// MHz assumed per core when the kernel does not report a frequency (as in many VMs).
+const FALLBACK_MHZ_PER_CORE: u64 = 1000;
+
+pub struct Fingerprint {
+    pub attributes: BTreeMap<String, String>,
+    pub resources: NodeResources,
+}
+
+/// Reads the machine: CPU, memory, the disk holding `data_dir`, kernel and OS.
+pub fn machine(data_dir: &Path) -> Fingerprint {
+    let mut attrs = BTreeMap::new();
+    let system = System::new_with_specifics(
+        RefreshKind::nothing()
+            .with_cpu(CpuRefreshKind::nothing().with_frequency())
+            .with_memory(Default::default()),
+    )
+    .ok();
+    let cores = system.as_ref().map_or(0, |s| s.cpus().len()).max(1) as u64;
+    let mhz = system
+        .as_ref()
+        .and_then(|s| s.cpus().iter().map(|c| c.frequency()).max())
+        .filter(|f| *f > 0)
+        .or_else(cpuinfo_mhz)
+        .unwrap_or(FALLBACK_MHZ_PER_CORE);
+    let memory_bytes = system.as_ref().map_or(0, System::total_memory);
+    if let Some(model) = system
+        .as_ref()
+        .and_then(|s| s.cpus().first())
+        .map(|c| c.brand().to_string())
+    {
+        attrs.insert("cpu.modelname".into(), model);
+    }
+    attrs.insert("cpu.arch".into(), System::cpu_arch());
+    attrs.insert("cpu.numcores".into(), cores.to_string());
+    attrs.insert("cpu.frequency".into(), mhz.to_string());
+    attrs.insert("cpu.totalcompute".into(), (mhz * cores).to_string());
+    attrs.insert("memory.totalbytes".into(), memory_bytes.to_string());
+    attrs.insert("kernel.name".into(), std::env::consts::OS.into());
+    if let Ok(v) = System::kernel_version() {
+        attrs.insert("kernel.version".into(), v);
+    }
+    if let Ok(name) = System::name() {
+        attrs.insert("os.name".into(), name.to_lowercase());
+    }
+    if let Ok(v) = System::os_version() {
+        attrs.insert("os.version".into(), v);
+    }
+    if let Ok(host) = System::host_name() {
+        attrs.insert("unique.hostname".into(), host);
+    }
+    let (disk_total, disk_free) = disk_for(data_dir);
+    attrs.insert("unique.storage.bytestotal".into(), disk_total.to_string());
+    attrs.insert("unique.storage.bytesfree".into(), disk_free.to_string());
+    attrs.insert("nomad.version".into(), env!("CARGO_PKG_VERSION").into());
+    attrs.insert("rove.version".into(), env!("CARGO_PKG_VERSION").into());
+    Fingerprint {
+        attributes: attrs,
+        resources: NodeResources {
+            cpu: NodeCpuResources {
+                cpu_shares: mhz * cores,
+                total_cpu_cores: cores as u32,
+            },
+            memory: NodeMemoryResources {
+                memory_mb: memory_bytes / (1024 * 1024),
+            },
+            disk: NodeDiskResources {
+                disk_mb: disk_free / (1024 * 1024),
+            },
+        },
+    }
+}
+
+fn cpuinfo_mhz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .map(|f| f as u64)
+        .max()
+}
+
+/// Total and free bytes of the disk whose mount point holds `path` most closely.
+fn disk_for(path: &Path) -> (u64, u64) {
+    let Ok(disks) = Disks::new_with_refreshed_list() else {
+        return (0, 0);
+    };
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    disks
+        .iter()
+        .filter(|d| path.starts_with(d.mount_point()))
+        .max_by_key(|d| d.mount_point().as_os_str().len())
+        .map_or((0, 0), |d| (d.total_space(), d.available_space()))
+}
+
+/// The node's view of each driver, and `driver.<name>` attributes for the healthy ones.
+pub fn drivers(
+    drivers: &[Box<dyn rove_drivers::Driver>],
+    attributes: &mut BTreeMap<String, String>,
+) -> BTreeMap<String, DriverInfo> {
+    let now = now_nanos();
+    drivers
+        .iter()
+        .map(|driver| {
+            let info = driver.fingerprint();
+            if info.detected && info.healthy {
+                attributes.insert(format!("driver.{}", driver.name()), "1".into());
+            }
+            for (key, value) in &info.attributes {
+                attributes.insert(format!("driver.{}.{key}", driver.name()), value.clone());
+            }
+            let info = DriverInfo {
+                attributes: info.attributes,
+                detected: info.detected,
+                healthy: info.healthy,
+                health_description: info.health_description,
+                update_time: now,
+            };
+            (driver.name().to_string(), info)
+        })
+        .collect()
+}

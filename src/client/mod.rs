@@ -1,0 +1,330 @@
+//! The client: the node agent. It fingerprints the machine, registers and heartbeats with
+//! the servers, watches its allocations with blocking queries, runs them through drivers,
+//! and reports their status back in batches.
+
+mod alloc_dir;
+mod alloc_runner;
+mod env;
+mod fingerprint;
+mod restart;
+mod task_runner;
+
+use self::alloc_runner::{AllocRunner, RunnerContext};
+use crate::rpc::{Request, Response, RpcClient, RpcError};
+use crate::server::command::AllocClientUpdate;
+use crate::structs::{Allocation, DesiredStatus, Node, NodeStatus};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a watch for allocation changes blocks on the server.
+const WATCH_WAIT: Duration = Duration::from_secs(30);
+/// How often queued status updates are sent.
+const UPDATE_INTERVAL: Duration = Duration::from_millis(200);
+/// How long to wait before retrying an unreachable server.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The client's own state: node ID and allocation directories.
+    pub data_dir: PathBuf,
+    pub node_name: String,
+    pub datacenter: String,
+    pub region: String,
+    pub node_class: String,
+    pub node_pool: String,
+    pub meta: BTreeMap<String, String>,
+    pub servers: Vec<String>,
+    pub raw_exec_enabled: bool,
+    /// The address this agent's HTTP API is reachable at, for `alloc logs`.
+    pub http_addr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct Client {
+    config: ClientConfig,
+    node_id: String,
+    rpc: RpcClient,
+    runners: Mutex<HashMap<String, AllocRunner>>,
+    tasks: Mutex<Vec<smol::Task<()>>>,
+}
+
+impl Client {
+    pub fn start(config: ClientConfig) -> Result<Arc<Client>, ClientError> {
+        let data_err = |source| ClientError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
+        let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
+        let drivers: Vec<Box<dyn rove_drivers::Driver>> =
+            rove_drivers::all_drivers(config.raw_exec_enabled);
+        let node = build_node(&config, &node_id, &drivers);
+        log::info!(
+            target: "client",
+            "node {node_id} ({}): {} MHz, {} MB memory, drivers {}",
+            node.name,
+            node.node_resources.cpu.cpu_shares,
+            node.node_resources.memory.memory_mb,
+            node.drivers.iter().filter(|(_, d)| d.healthy).map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+        );
+        let (updates_tx, updates_rx) = smol::channel::unbounded();
+        let ctx = Arc::new(RunnerContext {
+            allocs_root: config.data_dir.join("alloc"),
+            drivers: drivers
+                .into_iter()
+                .map(|d| (d.name().to_string(), Arc::from(d)))
+                .collect(),
+            node: node.clone(),
+            region: config.region.clone(),
+            updates: updates_tx,
+        });
+        let client = Arc::new(Client {
+            rpc: RpcClient::new(config.servers.clone()),
+            config,
+            node_id,
+            runners: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let tasks = vec![
+            smol::spawn(client.clone().register_and_heartbeat(node)),
+            smol::spawn(client.clone().watch_allocations(ctx)),
+            smol::spawn(client.clone().send_updates(updates_rx)),
+        ];
+        *client.tasks.lock().expect("task lock poisoned") = tasks;
+        Ok(client)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The directory of an allocation this node runs or ran.
+    pub fn alloc_dir(&self, alloc_id: &str) -> Option<PathBuf> {
+        if alloc_id.is_empty() || alloc_id.contains('/') || alloc_id.contains("..") {
+            return None;
+        }
+        let dir = self.config.data_dir.join("alloc").join(alloc_id);
+        dir.is_dir().then_some(dir)
+    }
+
+    /// Stops reporting to the servers, then stops every task this client runs. The servers
+    /// keep the allocations as they were, so the next start of this node runs them again.
+    pub async fn shutdown(&self) {
+        self.tasks.lock().expect("task lock poisoned").clear();
+        let runners: Vec<AllocRunner> = self
+            .runners
+            .lock()
+            .expect("runner lock poisoned")
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for runner in runners {
+            runner.shutdown().await;
+        }
+    }
+
+    async fn call(&self, request: &Request) -> Result<Response, RpcError> {
+        self.rpc.call(request, RPC_TIMEOUT).await
+    }
+
+    async fn register(&self, node: &Node) -> Duration {
+        loop {
+            let request = Request::NodeRegister {
+                node: Box::new(node.clone()),
+            };
+            match self.call(&request).await {
+                Ok(Response::Heartbeat { ttl_ms, .. }) => {
+                    log::info!(target: "client", "node registered; heartbeat TTL {ttl_ms} ms");
+                    return Duration::from_millis(ttl_ms);
+                }
+                Ok(_) => log::warn!(target: "client", "unexpected answer to node registration"),
+                Err(e) => log::warn!(target: "client", "registering node: {e}"),
+            }
+            smol::Timer::after(RETRY_DELAY).await;
+        }
+    }
+
+    async fn register_and_heartbeat(self: Arc<Self>, node: Node) {
+        let mut ttl = self.register(&node).await;
+        loop {
+            smol::Timer::after(ttl / 2).await;
+            let request = Request::NodeHeartbeat {
+                node_id: self.node_id.clone(),
+            };
+            match self.call(&request).await {
+                Ok(Response::Heartbeat { ttl_ms, .. }) => ttl = Duration::from_millis(ttl_ms),
+                Ok(_) => log::warn!(target: "client", "unexpected answer to heartbeat"),
+                Err(RpcError::Remote(message)) if message.contains("not found") => {
+                    log::warn!(target: "client", "servers do not know this node; registering again");
+                    ttl = self.register(&node).await;
+                }
+                Err(e) => {
+                    log::warn!(target: "client", "heartbeat failed: {e}");
+                    ttl = RETRY_DELAY * 2;
+                }
+            }
+        }
+    }
+
+    async fn watch_allocations(self: Arc<Self>, ctx: Arc<RunnerContext>) {
+        let mut index = 0;
+        loop {
+            let request = Request::NodeAllocs {
+                node_id: self.node_id.clone(),
+                min_index: index,
+                wait_ms: WATCH_WAIT.as_millis() as u64,
+            };
+            match self.rpc.call(&request, WATCH_WAIT + RPC_TIMEOUT).await {
+                Ok(Response::Allocs {
+                    allocs,
+                    index: new_index,
+                }) => {
+                    if new_index != index {
+                        self.reconcile(allocs, &ctx);
+                        index = new_index;
+                    }
+                }
+                Ok(_) => log::warn!(target: "client", "unexpected answer to allocation watch"),
+                Err(e) => {
+                    log::warn!(target: "client", "watching allocations: {e}");
+                    smol::Timer::after(RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+
+    /// Starts new allocations, stops those the servers stopped or removed.
+    fn reconcile(&self, allocs: Vec<Allocation>, ctx: &Arc<RunnerContext>) {
+        let mut runners = self.runners.lock().expect("runner lock poisoned");
+        let present: std::collections::HashSet<String> =
+            allocs.iter().map(|a| a.id.clone()).collect();
+        for alloc in allocs {
+            let wants_run = alloc.desired_status == DesiredStatus::Run;
+            match runners.get_mut(&alloc.id) {
+                Some(runner) if !wants_run => {
+                    if runner.alloc_modify_index != alloc.alloc_modify_index {
+                        log::info!(target: "client", "stopping allocation {} ({})", alloc.id, alloc.name);
+                        runner.alloc_modify_index = alloc.alloc_modify_index;
+                        runner.stop();
+                    }
+                }
+                Some(runner) => runner.alloc_modify_index = alloc.alloc_modify_index,
+                None if wants_run && !alloc.client_status.is_terminal() => {
+                    log::info!(target: "client", "starting allocation {} ({})", alloc.id, alloc.name);
+                    let id = alloc.id.clone();
+                    runners.insert(id, AllocRunner::spawn(alloc, ctx.clone()));
+                }
+                None => {}
+            }
+        }
+        let gone: Vec<String> = runners
+            .keys()
+            .filter(|id| !present.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(runner) = runners.remove(&id) {
+                log::info!(target: "client", "allocation {id} was removed by the servers; stopping it");
+                let dir = alloc_dir::AllocDir {
+                    root: runner.dir.clone(),
+                };
+                smol::spawn(async move {
+                    runner.shutdown().await;
+                    if let Err(e) = smol::unblock(move || dir.destroy()).await {
+                        log::warn!(target: "client", "removing the directory of allocation {id}: {e}");
+                    }
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// Sends allocation updates in batches, newest state per allocation, retrying until
+    /// the servers take them.
+    async fn send_updates(self: Arc<Self>, updates: smol::channel::Receiver<AllocClientUpdate>) {
+        let mut pending: BTreeMap<String, AllocClientUpdate> = BTreeMap::new();
+        loop {
+            if pending.is_empty() {
+                match updates.recv().await {
+                    Ok(update) => {
+                        pending.insert(update.id.clone(), update);
+                    }
+                    Err(_) => return,
+                }
+            }
+            smol::Timer::after(UPDATE_INTERVAL).await;
+            while let Ok(update) = updates.try_recv() {
+                pending.insert(update.id.clone(), update);
+            }
+            let batch: Vec<AllocClientUpdate> = pending.values().cloned().collect();
+            match self
+                .call(&Request::NodeUpdateAllocs { updates: batch })
+                .await
+            {
+                Ok(_) => pending.clear(),
+                Err(RpcError::Remote(message)) => {
+                    log::warn!(target: "client", "servers refused allocation updates: {message}");
+                    pending.clear();
+                }
+                Err(e) => {
+                    log::warn!(target: "client", "sending allocation updates (will retry): {e}")
+                }
+            }
+        }
+    }
+}
+
+fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = crate::structs::generate_id();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+fn build_node(
+    config: &ClientConfig,
+    node_id: &str,
+    drivers: &[Box<dyn rove_drivers::Driver>],
+) -> Node {
+    let machine = fingerprint::machine(&config.data_dir);
+    let mut attributes = machine.attributes;
+    let drivers = fingerprint::drivers(drivers, &mut attributes);
+    if let Some(host) = config
+        .http_addr
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+    {
+        attributes.insert("unique.network.ip-address".into(), host);
+    }
+    Node {
+        id: node_id.to_string(),
+        name: config.node_name.clone(),
+        datacenter: config.datacenter.clone(),
+        node_class: config.node_class.clone(),
+        node_pool: config.node_pool.clone(),
+        http_addr: config.http_addr.clone(),
+        attributes,
+        meta: config.meta.clone(),
+        node_resources: machine.resources,
+        drivers,
+        status: NodeStatus::Initializing,
+        scheduling_eligibility: "eligible".into(),
+        ..Node::default()
+    }
+}

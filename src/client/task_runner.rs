@@ -1,0 +1,265 @@
+//! The task runner: starts one task through its driver, waits for it, applies the restart
+//! policy, and reports the task's state and events as they change.
+
+use super::restart::{Decision, RestartTracker};
+use crate::structs::{now_nanos, RestartPolicy, TaskEvent, TaskState};
+use rove_drivers::{Driver, ExitResult, TaskConfig};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Nomad's task event types.
+pub mod event {
+    pub const RECEIVED: &str = "Received";
+    pub const SETUP: &str = "Task Setup";
+    pub const STARTED: &str = "Started";
+    pub const TERMINATED: &str = "Terminated";
+    pub const RESTARTING: &str = "Restarting";
+    pub const NOT_RESTARTING: &str = "Not Restarting";
+    pub const DRIVER_FAILURE: &str = "Driver Failure";
+    pub const KILLING: &str = "Killing";
+    pub const KILLED: &str = "Killed";
+    pub const SETUP_FAILURE: &str = "Setup Failure";
+}
+
+/// The most events kept per task, as Nomad caps them.
+const MAX_EVENTS: usize = 10;
+
+pub fn new_event(kind: &str, message: impl Into<String>) -> TaskEvent {
+    let message = message.into();
+    TaskEvent {
+        event_type: kind.to_string(),
+        time: now_nanos(),
+        display_message: message.clone(),
+        message,
+        ..TaskEvent::default()
+    }
+}
+
+/// Everything one task needs to run.
+pub struct TaskSpec {
+    pub name: String,
+    pub driver: Arc<dyn Driver>,
+    pub config: TaskConfig,
+    pub restart: RestartPolicy,
+    pub restart_on_success: bool,
+    pub kill_signal: String,
+    pub kill_timeout: Duration,
+}
+
+/// Publishes a task's state to its allocation runner.
+pub type StateSender = smol::channel::Sender<(String, TaskState)>;
+
+struct Reporter {
+    name: String,
+    state: TaskState,
+    tx: StateSender,
+}
+
+impl Reporter {
+    async fn push(&mut self, event: TaskEvent) {
+        self.state.events.push(event);
+        if self.state.events.len() > MAX_EVENTS {
+            self.state.events.remove(0);
+        }
+        let _ = self.tx.send((self.name.clone(), self.state.clone())).await;
+    }
+
+    async fn finish(&mut self, failed: bool, event: TaskEvent) {
+        self.state.state = "dead".into();
+        self.state.failed = failed;
+        self.state.finished_at = now_nanos();
+        self.push(event).await;
+    }
+}
+
+/// Runs the task until it finishes for good or `kill` fires.
+pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
+    let mut reporter = Reporter {
+        name: spec.name.clone(),
+        state: TaskState {
+            state: "pending".into(),
+            ..TaskState::default()
+        },
+        tx,
+    };
+    reporter
+        .push(new_event(event::RECEIVED, "Task received by client"))
+        .await;
+    reporter
+        .push(new_event(event::SETUP, "Building Task Directory"))
+        .await;
+    let mut tracker = RestartTracker::new(
+        spec.restart.clone(),
+        spec.restart_on_success,
+        Instant::now(),
+    );
+    loop {
+        if kill.try_recv().is_ok() || kill.is_closed() {
+            reporter
+                .finish(
+                    false,
+                    new_event(event::KILLED, "Task killed before it started"),
+                )
+                .await;
+            return;
+        }
+        let outcome = match start(&spec).await {
+            Ok(handle) => {
+                reporter.state.state = "running".into();
+                reporter.state.started_at = now_nanos();
+                reporter
+                    .push(new_event(event::STARTED, "Task started by client"))
+                    .await;
+                match wait_or_kill(&spec, &handle, &kill, &mut reporter).await {
+                    Waited::Killed => return,
+                    Waited::Exited(exit) => {
+                        reporter.push(terminated_event(&exit)).await;
+                        exit.exit_code == 0
+                            && exit.signal == 0
+                            && exit.err.is_none()
+                            && !exit.oom_killed
+                    }
+                }
+            }
+            Err(e) => {
+                let mut failure =
+                    new_event(event::DRIVER_FAILURE, format!("failed to start task: {e}"));
+                failure.details.insert("driver_error".into(), e.to_string());
+                reporter.push(failure).await;
+                false
+            }
+        };
+        match tracker.on_exit(outcome, Instant::now(), fastrand::f64()) {
+            Decision::Done => {
+                reporter
+                    .finish(
+                        false,
+                        new_event(event::TERMINATED, "Task completed successfully"),
+                    )
+                    .await;
+                return;
+            }
+            Decision::Fail { reason } => {
+                let mut e = new_event(event::NOT_RESTARTING, reason);
+                e.fails_task = true;
+                reporter.finish(true, e).await;
+                return;
+            }
+            Decision::Restart { delay, reason } => {
+                let mut e = new_event(
+                    event::RESTARTING,
+                    format!("{reason}; restarting in {delay:?}"),
+                );
+                e.restart_reason = reason;
+                reporter.state.state = "pending".into();
+                reporter.push(e).await;
+                let sleep = async {
+                    smol::Timer::after(delay).await;
+                    false
+                };
+                let killed = async { kill.recv().await.is_ok() || kill.is_closed() };
+                if smol::future::or(killed, sleep).await {
+                    reporter
+                        .finish(
+                            false,
+                            new_event(event::KILLED, "Task killed while waiting to restart"),
+                        )
+                        .await;
+                    return;
+                }
+                reporter.state.restarts += 1;
+                reporter.state.last_restart = now_nanos();
+            }
+        }
+    }
+}
+
+async fn start(spec: &TaskSpec) -> Result<rove_drivers::TaskHandle, rove_drivers::DriverError> {
+    let driver = spec.driver.clone();
+    let config = spec.config.clone();
+    smol::unblock(move || driver.start(&config)).await
+}
+
+enum Waited {
+    Exited(ExitResult),
+    Killed,
+}
+
+async fn wait_or_kill(
+    spec: &TaskSpec,
+    handle: &rove_drivers::TaskHandle,
+    kill: &smol::channel::Receiver<()>,
+    reporter: &mut Reporter,
+) -> Waited {
+    let mut exited = {
+        let driver = spec.driver.clone();
+        let handle = handle.clone();
+        smol::spawn(smol::unblock(move || driver.wait(&handle)))
+    };
+    let waited = async { Some((&mut exited).await) };
+    let killed = async {
+        let _ = kill.recv().await;
+        None
+    };
+    let result = match smol::future::or(waited, killed).await {
+        Some(result) => result,
+        None => {
+            let message = format!(
+                "Sent interrupt. Waiting {:?} before force killing",
+                spec.kill_timeout
+            );
+            reporter.push(new_event(event::KILLING, message)).await;
+            let driver = spec.driver.clone();
+            let (h, signal, timeout) =
+                (handle.clone(), spec.kill_signal.clone(), spec.kill_timeout);
+            if let Err(e) = smol::unblock(move || driver.stop(&h, &signal, timeout)).await {
+                log::warn!(target: "client", "stopping task {}: {e}", spec.name);
+            }
+            // The original wait returns once the process is gone.
+            let _ = exited.await;
+            destroy(spec, handle).await;
+            reporter
+                .finish(false, new_event(event::KILLED, "Task successfully killed"))
+                .await;
+            return Waited::Killed;
+        }
+    };
+    destroy(spec, handle).await;
+    match result {
+        Ok(exit) => Waited::Exited(exit),
+        Err(e) => Waited::Exited(ExitResult {
+            exit_code: -1,
+            signal: 0,
+            oom_killed: false,
+            err: Some(e.to_string()),
+        }),
+    }
+}
+
+async fn destroy(spec: &TaskSpec, handle: &rove_drivers::TaskHandle) {
+    let driver = spec.driver.clone();
+    let handle = handle.clone();
+    if let Err(e) = smol::unblock(move || driver.destroy(&handle)).await {
+        log::warn!(target: "client", "cleaning up task {}: {e}", spec.name);
+    }
+}
+
+fn terminated_event(exit: &ExitResult) -> TaskEvent {
+    let mut message = format!("Exit Code: {}", exit.exit_code);
+    if exit.signal != 0 {
+        message.push_str(&format!(", Signal: {}", exit.signal));
+    }
+    if exit.oom_killed {
+        message.push_str(", OOM Killed");
+    }
+    if let Some(err) = &exit.err {
+        message.push_str(&format!(", Exit Message: {err}"));
+    }
+    let mut e = new_event(event::TERMINATED, message);
+    e.exit_code = exit.exit_code;
+    e.signal = exit.signal;
+    if exit.oom_killed {
+        e.details.insert("oom_killed".into(), "true".into());
+    }
+    e
+}

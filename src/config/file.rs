@@ -1,0 +1,199 @@
+//! Reading agent config files (HCL) and directories of them.
+
+use super::PartialConfig;
+use crate::jobspec::decode::{Decoder, Schema, Scope};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}\n  {source_line}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        source_line: String,
+    },
+    #[error("{path}: {}", .problems.join("\n  "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+const HOMES: &[(&str, &str)] = &[
+    ("ports", "top-level"),
+    ("server", "top-level"),
+    ("client", "top-level"),
+    ("config", "plugin"),
+];
+const TOP: Schema = Schema {
+    attributes: &[
+        "data_dir",
+        "bind_addr",
+        "region",
+        "datacenter",
+        "name",
+        "log_level",
+    ],
+    blocks: &["ports", "server", "client", "plugin"],
+    homes: HOMES,
+};
+const PORTS: Schema = Schema {
+    attributes: &["http", "rpc", "serf"],
+    blocks: &[],
+    homes: HOMES,
+};
+const SERVER: Schema = Schema {
+    attributes: &[
+        "enabled",
+        "bootstrap_expect",
+        "heartbeat_grace",
+        "min_heartbeat_ttl",
+    ],
+    blocks: &[],
+    homes: HOMES,
+};
+const CLIENT: Schema = Schema {
+    attributes: &["enabled", "servers", "node_class", "node_pool"],
+    blocks: &["meta"],
+    homes: HOMES,
+};
+const PLUGIN: Schema = Schema {
+    attributes: &[],
+    blocks: &["config"],
+    homes: HOMES,
+};
+
+/// Loads a file, or every `*.hcl` file of a directory in name order, merged.
+pub fn load_path(path: &Path) -> Result<PartialConfig, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !path.is_dir() {
+        return load_file(path);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+        .collect();
+    files.sort();
+    let mut merged = PartialConfig::default();
+    for file in files {
+        merged.merge(load_file(&file)?);
+    }
+    Ok(merged)
+}
+
+fn load_file(path: &Path) -> Result<PartialConfig, ConfigError> {
+    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&src, path)
+}
+
+pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
+    let body: hcl::Body = hcl::parse(src).map_err(|e| match e {
+        hcl::Error::Parse(p) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: p.location().line(),
+            column: p.location().column(),
+            message: p.message().to_string(),
+            source_line: src
+                .lines()
+                .nth(p.location().line().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string(),
+        },
+        other => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![other.to_string()],
+        },
+    })?;
+    let mut d = Decoder::default();
+    let top = Scope::new("", &body);
+    d.check(&top, &TOP);
+    let mut config = PartialConfig {
+        data_dir: d.string(&top, "data_dir").map(PathBuf::from),
+        bind_addr: d.string(&top, "bind_addr"),
+        region: d.string(&top, "region"),
+        datacenter: d.string(&top, "datacenter"),
+        name: d.string(&top, "name"),
+        log_level: d.string(&top, "log_level"),
+        ..PartialConfig::default()
+    };
+    if let Some(level) = &config.log_level {
+        if crate::logging::parse_level(level).is_none() {
+            d.problem(
+                &top,
+                format!("log_level: {level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR)"),
+            );
+        }
+    }
+    for block in top.blocks("ports") {
+        let ports = top.child(block);
+        d.check(&ports, &PORTS);
+        config.http_port = d.uint(&ports, "http").or(config.http_port);
+        config.rpc_port = d.uint(&ports, "rpc").or(config.rpc_port);
+        config.serf_port = d.uint(&ports, "serf").or(config.serf_port);
+    }
+    for block in top.blocks("server") {
+        let server = top.child(block);
+        d.check(&server, &SERVER);
+        config.server_enabled = d.boolean(&server, "enabled").or(config.server_enabled);
+        config.bootstrap_expect = d
+            .uint(&server, "bootstrap_expect")
+            .or(config.bootstrap_expect);
+        config.heartbeat_grace = d
+            .duration(&server, "heartbeat_grace")
+            .or(config.heartbeat_grace);
+        config.min_heartbeat_ttl = d
+            .duration(&server, "min_heartbeat_ttl")
+            .or(config.min_heartbeat_ttl);
+    }
+    for block in top.blocks("client") {
+        let client = top.child(block);
+        d.check(&client, &CLIENT);
+        config.client_enabled = d.boolean(&client, "enabled").or(config.client_enabled);
+        config.servers = d.strings(&client, "servers").or(config.servers);
+        config.node_class = d.string(&client, "node_class").or(config.node_class);
+        config.node_pool = d.string(&client, "node_pool").or(config.node_pool);
+        for meta in client.blocks("meta") {
+            config.meta.extend(d.string_map(&client.child(meta)));
+        }
+    }
+    for block in top.blocks("plugin") {
+        let Some(name) = block.labels.first().map(|l| l.as_str().to_string()) else {
+            d.problem(
+                &top,
+                "plugin block needs its name as a label: `plugin \"raw_exec\" { ... }`",
+            );
+            continue;
+        };
+        let plugin = top.child(block);
+        d.check(&plugin, &PLUGIN);
+        let mut settings = serde_json::Map::new();
+        for config_block in plugin.blocks("config") {
+            settings.extend(d.free_form(&plugin.child(config_block)));
+        }
+        config
+            .plugins
+            .insert(name, serde_json::Value::Object(settings));
+    }
+    if d.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: d.problems,
+        })
+    }
+}

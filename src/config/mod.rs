@@ -1,0 +1,172 @@
+//! Agent configuration in HCL, the shape of Nomad's agent config. Files are read into
+//! partial configs that merge in order (defaults, `-dev`, each `-config`, then flags), so a
+//! later source wins only for what it sets.
+
+mod file;
+
+pub use file::{load_path, ConfigError};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub data_dir: Option<PathBuf>,
+    pub bind_addr: String,
+    pub region: String,
+    pub datacenter: String,
+    pub name: String,
+    pub log_level: String,
+    pub ports: Ports,
+    pub server: ServerSection,
+    pub client: ClientSection,
+    /// `plugin "raw_exec" { config { enabled = true } }` as `{"raw_exec": {"enabled": true}}`.
+    pub plugins: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub http: u16,
+    pub rpc: u16,
+    pub serf: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSection {
+    pub enabled: bool,
+    pub bootstrap_expect: u32,
+    /// Added to a node's heartbeat TTL before the node is marked down.
+    pub heartbeat_grace: Duration,
+    /// The heartbeat TTL nodes are given.
+    pub min_heartbeat_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSection {
+    pub enabled: bool,
+    pub servers: Vec<String>,
+    pub node_class: String,
+    pub node_pool: String,
+    pub meta: BTreeMap<String, String>,
+}
+
+impl AgentConfig {
+    pub fn raw_exec_enabled(&self) -> bool {
+        self.plugins
+            .get("raw_exec")
+            .and_then(|c| c.get("enabled"))
+            .and_then(|e| e.as_bool())
+            .unwrap_or(false)
+    }
+}
+
+/// Config values from one source; `None` means the source did not set it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartialConfig {
+    pub data_dir: Option<PathBuf>,
+    pub bind_addr: Option<String>,
+    pub region: Option<String>,
+    pub datacenter: Option<String>,
+    pub name: Option<String>,
+    pub log_level: Option<String>,
+    pub http_port: Option<u16>,
+    pub rpc_port: Option<u16>,
+    pub serf_port: Option<u16>,
+    pub server_enabled: Option<bool>,
+    pub bootstrap_expect: Option<u32>,
+    pub heartbeat_grace: Option<Duration>,
+    pub min_heartbeat_ttl: Option<Duration>,
+    pub client_enabled: Option<bool>,
+    pub servers: Option<Vec<String>>,
+    pub node_class: Option<String>,
+    pub node_pool: Option<String>,
+    pub meta: BTreeMap<String, String>,
+    pub plugins: BTreeMap<String, serde_json::Value>,
+}
+
+macro_rules! take_set {
+    ($self:ident, $other:ident, $($field:ident),*) => {
+        $(if $other.$field.is_some() { $self.$field = $other.$field; })*
+    };
+}
+
+impl PartialConfig {
+    /// What `-dev` sets: server and client in one, on loopback, with raw_exec enabled.
+    pub fn dev() -> PartialConfig {
+        PartialConfig {
+            bind_addr: Some("127.0.0.1".into()),
+            server_enabled: Some(true),
+            bootstrap_expect: Some(1),
+            client_enabled: Some(true),
+            plugins: [(
+                "raw_exec".to_string(),
+                serde_json::json!({ "enabled": true }),
+            )]
+            .into(),
+            ..PartialConfig::default()
+        }
+    }
+
+    /// Lays `other` over this config: what `other` sets wins.
+    pub fn merge(&mut self, other: PartialConfig) {
+        take_set!(
+            self,
+            other,
+            data_dir,
+            bind_addr,
+            region,
+            datacenter,
+            name,
+            log_level,
+            http_port,
+            rpc_port,
+            serf_port,
+            server_enabled,
+            bootstrap_expect,
+            heartbeat_grace,
+            min_heartbeat_ttl,
+            client_enabled,
+            servers,
+            node_class,
+            node_pool
+        );
+        self.meta.extend(other.meta);
+        self.plugins.extend(other.plugins);
+    }
+
+    /// Fills in Nomad's defaults for everything still unset.
+    pub fn resolve(self) -> AgentConfig {
+        let hostname = sysinfo::System::host_name().unwrap_or_else(|_| "rove".into());
+        AgentConfig {
+            data_dir: self.data_dir,
+            bind_addr: self.bind_addr.unwrap_or_else(|| "0.0.0.0".into()),
+            region: self.region.unwrap_or_else(|| "global".into()),
+            datacenter: self.datacenter.unwrap_or_else(|| "dc1".into()),
+            name: self.name.unwrap_or(hostname),
+            log_level: self.log_level.unwrap_or_else(|| "INFO".into()),
+            ports: Ports {
+                http: self.http_port.unwrap_or(4646),
+                rpc: self.rpc_port.unwrap_or(4647),
+                serf: self.serf_port.unwrap_or(4648),
+            },
+            server: ServerSection {
+                enabled: self.server_enabled.unwrap_or(false),
+                bootstrap_expect: self.bootstrap_expect.unwrap_or(0),
+                heartbeat_grace: self.heartbeat_grace.unwrap_or(Duration::from_secs(10)),
+                min_heartbeat_ttl: self.min_heartbeat_ttl.unwrap_or(Duration::from_secs(10)),
+            },
+            client: ClientSection {
+                enabled: self.client_enabled.unwrap_or(false),
+                servers: self.servers.unwrap_or_default(),
+                node_class: self.node_class.unwrap_or_default(),
+                node_pool: self.node_pool.unwrap_or_else(|| "default".into()),
+                meta: self.meta,
+            },
+            plugins: self.plugins,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

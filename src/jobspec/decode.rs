@@ -1,0 +1,331 @@
+//! Reading HCL bodies: typed attribute values, unknown-name checks with suggestions, and
+//! conversion of free-form bodies (driver config) to JSON. Every problem is recorded with
+//! its path, and decoding goes on so all problems are reported at once.
+
+use super::suggest::hint;
+use hcl::{Body, Expression, ObjectKey, TemplateExpr};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A body and where it is in the file, e.g. `job "web" -> group "api"`.
+pub struct Scope<'a> {
+    pub path: String,
+    pub body: &'a Body,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(path: impl Into<String>, body: &'a Body) -> Scope<'a> {
+        Scope {
+            path: path.into(),
+            body,
+        }
+    }
+
+    pub fn attr(&self, key: &str) -> Option<&'a Expression> {
+        self.body
+            .attributes()
+            .find(|a| a.key.as_str() == key)
+            .map(|a| &a.expr)
+    }
+
+    pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a hcl::Block> + 'a {
+        self.body
+            .blocks()
+            .filter(move |b| b.identifier.as_str() == name)
+    }
+
+    /// A child scope for `block`, named by its identifier and labels.
+    pub fn child(&self, block: &'a hcl::Block) -> Scope<'a> {
+        let labels: Vec<String> = block
+            .labels
+            .iter()
+            .map(|l| format!("{:?}", l.as_str()))
+            .collect();
+        let name = if labels.is_empty() {
+            block.identifier.to_string()
+        } else {
+            format!("{} {}", block.identifier, labels.join(" "))
+        };
+        let path = if self.path.is_empty() {
+            name
+        } else {
+            format!("{} -> {name}", self.path)
+        };
+        Scope {
+            path,
+            body: &block.body,
+        }
+    }
+}
+
+/// What a body may contain, and where blocks that belong elsewhere go.
+pub struct Schema<'s> {
+    pub attributes: &'s [&'s str],
+    pub blocks: &'s [&'s str],
+    /// (block name, the block it belongs inside) for blocks that are valid elsewhere.
+    pub homes: &'s [(&'s str, &'s str)],
+}
+
+#[derive(Default)]
+pub struct Decoder {
+    pub problems: Vec<String>,
+}
+
+impl Decoder {
+    pub fn problem(&mut self, scope: &Scope, message: impl std::fmt::Display) {
+        if scope.path.is_empty() {
+            self.problems.push(message.to_string());
+        } else {
+            self.problems.push(format!("{}: {message}", scope.path));
+        }
+    }
+
+    /// Reports attributes and blocks the schema does not know.
+    pub fn check(&mut self, scope: &Scope, schema: &Schema) {
+        let mut seen = std::collections::BTreeSet::new();
+        for attr in scope.body.attributes() {
+            let key = attr.key.as_str();
+            if !seen.insert(key.to_string()) {
+                self.problem(scope, format!("attribute {key:?} is set more than once"));
+            } else if !schema.attributes.contains(&key) {
+                if schema.blocks.contains(&key) {
+                    self.problem(
+                        scope,
+                        format!("{key:?} is a block, not an attribute: write `{key} {{ ... }}`"),
+                    );
+                } else {
+                    let mut known = schema.attributes.to_vec();
+                    known.extend_from_slice(schema.blocks);
+                    self.problem(
+                        scope,
+                        format!("unknown attribute {key:?}{}", hint(key, &known)),
+                    );
+                }
+            }
+        }
+        for block in scope.body.blocks() {
+            let name = block.identifier.as_str();
+            if schema.blocks.contains(&name) {
+                continue;
+            }
+            if let Some((_, home)) = schema.homes.iter().find(|(b, _)| *b == name) {
+                self.problem(
+                    scope,
+                    format!("{name:?} block is not allowed here; it belongs inside a {home} block"),
+                );
+            } else if schema.attributes.contains(&name) {
+                self.problem(
+                    scope,
+                    format!("{name:?} is an attribute, not a block: write `{name} = ...`"),
+                );
+            } else {
+                let mut known = schema.blocks.to_vec();
+                known.extend_from_slice(schema.attributes);
+                self.problem(
+                    scope,
+                    format!("unknown block {name:?}{}", hint(name, &known)),
+                );
+            }
+        }
+    }
+
+    fn typed<T>(
+        &mut self,
+        scope: &Scope,
+        key: &str,
+        expected: &str,
+        f: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
+        let expr = scope.attr(key)?;
+        match to_json(expr) {
+            Ok(v) => match f(&v) {
+                Some(t) => Some(t),
+                None => {
+                    self.problem(
+                        scope,
+                        format!("{key}: expected {expected}, got {}", describe(&v)),
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                self.problem(scope, format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+
+    pub fn string(&mut self, scope: &Scope, key: &str) -> Option<String> {
+        self.typed(scope, key, "a string", |v| v.as_str().map(str::to_string))
+    }
+
+    pub fn int(&mut self, scope: &Scope, key: &str) -> Option<i64> {
+        self.typed(scope, key, "a whole number", Value::as_i64)
+    }
+
+    /// A non-negative whole number that fits `T`.
+    pub fn uint<T: TryFrom<u64>>(&mut self, scope: &Scope, key: &str) -> Option<T> {
+        self.typed(scope, key, "a non-negative whole number", |v| {
+            v.as_u64().and_then(|n| T::try_from(n).ok())
+        })
+    }
+
+    pub fn boolean(&mut self, scope: &Scope, key: &str) -> Option<bool> {
+        self.typed(scope, key, "true or false", Value::as_bool)
+    }
+
+    pub fn strings(&mut self, scope: &Scope, key: &str) -> Option<Vec<String>> {
+        self.typed(scope, key, "a list of strings", |v| {
+            v.as_array()?
+                .iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+    }
+
+    pub fn duration(&mut self, scope: &Scope, key: &str) -> Option<Duration> {
+        let text = self.string(scope, key)?;
+        match super::duration::parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(scope, format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// A block of `KEY = value` lines (env, meta) as strings; numbers and booleans are
+    /// written as text, as Nomad does.
+    pub fn string_map(&mut self, scope: &Scope) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        for attr in scope.body.attributes() {
+            match to_json(&attr.expr) {
+                Ok(Value::String(s)) => {
+                    map.insert(attr.key.to_string(), s);
+                }
+                Ok(v @ (Value::Number(_) | Value::Bool(_))) => {
+                    map.insert(attr.key.to_string(), v.to_string());
+                }
+                Ok(v) => self.problem(
+                    scope,
+                    format!("{}: expected a string, got {}", attr.key, describe(&v)),
+                ),
+                Err(e) => self.problem(scope, format!("{}: {e}", attr.key)),
+            }
+        }
+        if let Some(block) = scope.body.blocks().next() {
+            self.problem(
+                scope,
+                format!(
+                    "unexpected block {:?}: only KEY = \"value\" lines are allowed",
+                    block.identifier.as_str()
+                ),
+            );
+        }
+        map
+    }
+
+    /// A free-form body (driver config) as a JSON object: repeated blocks become lists.
+    pub fn free_form(&mut self, scope: &Scope) -> Map<String, Value> {
+        let mut map = Map::new();
+        for attr in scope.body.attributes() {
+            match to_json(&attr.expr) {
+                Ok(v) => {
+                    map.insert(attr.key.to_string(), v);
+                }
+                Err(e) => self.problem(scope, format!("{}: {e}", attr.key)),
+            }
+        }
+        for block in scope.body.blocks() {
+            let child = scope.child(block);
+            let value = Value::Object(self.free_form(&child));
+            match map
+                .entry(block.identifier.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                Value::Array(items) => items.push(value),
+                _ => self.problem(
+                    scope,
+                    format!(
+                        "{:?} is both an attribute and a block",
+                        block.identifier.as_str()
+                    ),
+                ),
+            }
+        }
+        map
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("bool {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Converts an expression to JSON. Templates keep their text, so runtime interpolations
+/// such as `${attr.cpu.arch}` or `${NOMAD_ALLOC_INDEX}` reach the client as written.
+pub fn to_json(expr: &Expression) -> Result<Value, String> {
+    Ok(match expr {
+        Expression::Null => Value::Null,
+        Expression::Bool(b) => Value::Bool(*b),
+        Expression::Number(n) => serde_json::to_value(n).map_err(|e| e.to_string())?,
+        Expression::String(s) => Value::String(s.clone()),
+        Expression::Array(items) => {
+            Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        Expression::Object(object) => {
+            let mut map = Map::new();
+            for (key, value) in object {
+                let key = match key {
+                    ObjectKey::Identifier(id) => id.to_string(),
+                    ObjectKey::Expression(e) => match to_json(e)? {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                    _ => return Err("unsupported object key".into()),
+                };
+                map.insert(key, to_json(value)?);
+            }
+            Value::Object(map)
+        }
+        Expression::TemplateExpr(template) => Value::String(match template.as_ref() {
+            TemplateExpr::QuotedString(raw) => unescape(raw),
+            TemplateExpr::Heredoc(heredoc) => heredoc.template.clone(),
+        }),
+        Expression::Parenthesis(inner) => to_json(inner)?,
+        other => {
+            use hcl::eval::Evaluate;
+            let value = other
+                .evaluate(&hcl::eval::Context::new())
+                .map_err(|e| format!("cannot evaluate expression: {e}"))?;
+            serde_json::to_value(value).map_err(|e| e.to_string())?
+        }
+    })
+}
+
+/// Resolves the escapes of a quoted template's raw text.
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}

@@ -1,0 +1,53 @@
+//! Nomad's defaults for whatever a job leaves out, and inheritance from group to task.
+
+use crate::structs::{EphemeralDisk, Job, LogConfig, RestartPolicy, DEFAULT_NAMESPACE};
+use std::time::Duration;
+
+const DEFAULT_PRIORITY: i32 = 50;
+const DEFAULT_CPU_MHZ: u64 = 100;
+const DEFAULT_MEMORY_MB: u64 = 300;
+const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fills in defaults in place; a job already canonical is left unchanged.
+pub fn canonicalize(job: &mut Job) {
+    if job.name.is_empty() {
+        job.name = job.id.clone();
+    }
+    if job.namespace.is_empty() {
+        job.namespace = DEFAULT_NAMESPACE.into();
+    }
+    if job.region.is_empty() {
+        job.region = "global".into();
+    }
+    if job.priority == 0 {
+        job.priority = DEFAULT_PRIORITY;
+    }
+    if job.datacenters.is_empty() {
+        job.datacenters = vec!["*".into()];
+    }
+    if job.node_pool.is_empty() {
+        job.node_pool = "default".into();
+    }
+    for group in &mut job.task_groups {
+        let restart = group
+            .restart_policy
+            .get_or_insert_with(|| RestartPolicy::for_job_type(job.job_type))
+            .clone();
+        group
+            .ephemeral_disk
+            .get_or_insert_with(EphemeralDisk::default);
+        for task in &mut group.tasks {
+            task.restart_policy.get_or_insert_with(|| restart.clone());
+            task.log_config.get_or_insert_with(LogConfig::default);
+            if task.resources.cpu == 0 {
+                task.resources.cpu = DEFAULT_CPU_MHZ;
+            }
+            if task.resources.memory_mb == 0 {
+                task.resources.memory_mb = DEFAULT_MEMORY_MB;
+            }
+            if task.kill_timeout.is_zero() {
+                task.kill_timeout = DEFAULT_KILL_TIMEOUT;
+            }
+        }
+    }
+}

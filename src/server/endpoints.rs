@@ -1,0 +1,232 @@
+//! Server endpoints: the operations the HTTP API and RPC expose, each validated first and
+//! then committed through Raft as one command.
+
+use super::command::{AllocClientUpdate, Command};
+use super::leader::{evals_for_node, unblocked_evals};
+use super::state::Table;
+use super::{Server, ServerError};
+use crate::rpc::{Request, Response};
+use crate::structs::{now_nanos, trigger, Allocation, Job, Node, NodeStatus};
+use serde::Serialize;
+use std::time::Duration;
+
+/// The answer to `PUT /v1/jobs`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobRegisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub warnings: String,
+    pub index: u64,
+}
+
+/// The answer to `DELETE /v1/job/:id`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobDeregisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub index: u64,
+}
+
+/// The longest a blocking query may wait, as Nomad caps it.
+const MAX_BLOCKING_WAIT: Duration = Duration::from_secs(600);
+
+impl Server {
+    pub async fn register_job(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
+        crate::jobspec::canonicalize(&mut job);
+        crate::jobspec::validate(&job).map_err(|e| ServerError::InvalidJob(e.to_string()))?;
+        for task in job.task_groups.iter().flat_map(|g| &g.tasks) {
+            rove_drivers::validate_config(
+                &task.driver,
+                &serde_json::Value::Object(task.config.clone()),
+            )
+            .map_err(|e| ServerError::InvalidJob(format!("task {:?}: {e}", task.name)))?;
+        }
+        job.stop = false;
+        job.submit_time = now_nanos();
+        let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
+        let eval_id = eval.id.clone();
+        let index = self
+            .proposer
+            .propose(Command::JobRegister { job, eval })
+            .await?;
+        Ok(JobRegisterResponse {
+            eval_id,
+            eval_create_index: index,
+            job_modify_index: index,
+            warnings: String::new(),
+            index,
+        })
+    }
+
+    pub async fn deregister_job(
+        &self,
+        namespace: &str,
+        job_id: &str,
+        purge: bool,
+    ) -> Result<JobDeregisterResponse, ServerError> {
+        let job = self
+            .state
+            .snapshot()
+            .job(namespace, job_id)
+            .ok_or_else(|| ServerError::NotFound(format!("job {job_id:?}")))?;
+        let eval = Server::new_eval(&job, trigger::JOB_DEREGISTER);
+        let eval_id = eval.id.clone();
+        let command = Command::JobDeregister {
+            namespace: namespace.to_string(),
+            job_id: job_id.to_string(),
+            purge,
+            eval: Some(eval),
+        };
+        let index = self.proposer.propose(command).await?;
+        Ok(JobDeregisterResponse {
+            eval_id,
+            eval_create_index: index,
+            job_modify_index: index,
+            index,
+        })
+    }
+
+    /// Registers a node (or refreshes it) as ready; returns the heartbeat TTL.
+    pub async fn register_node(&self, mut node: Node) -> Result<Duration, ServerError> {
+        if node.id.is_empty() {
+            return Err(ServerError::BadRequest("node ID is required".into()));
+        }
+        node.status = NodeStatus::Ready;
+        node.status_updated_at = now_nanos() / 1_000_000_000;
+        if node.scheduling_eligibility.is_empty() {
+            node.scheduling_eligibility = "eligible".into();
+        }
+        let changed = self.state.snapshot().node(&node.id).is_none_or(|old| {
+            old.status != NodeStatus::Ready
+                || old.node_resources != node.node_resources
+                || old.drivers != node.drivers
+        });
+        self.proposer
+            .propose(Command::NodeRegister { node: node.clone() })
+            .await?;
+        if changed {
+            self.retry_blocked().await?;
+        }
+        Ok(self.heartbeats.reset(&node.id))
+    }
+
+    /// A node's heartbeat: it is alive; a node marked down comes back up.
+    pub async fn heartbeat(&self, node_id: &str) -> Result<Duration, ServerError> {
+        let node = self
+            .state
+            .snapshot()
+            .node(node_id)
+            .ok_or_else(|| ServerError::NotFound(format!("node {node_id:?}")))?;
+        if node.status != NodeStatus::Ready {
+            log::info!(target: "heartbeat", "node {node_id} is back; marking it ready");
+            let command = Command::NodeStatusUpdate {
+                node_id: node_id.to_string(),
+                status: NodeStatus::Ready,
+                description: "node heartbeat received".into(),
+                evals: evals_for_node(self, node_id),
+                time: now_nanos(),
+            };
+            self.proposer.propose(command).await?;
+            self.retry_blocked().await?;
+        }
+        Ok(self.heartbeats.reset(node_id))
+    }
+
+    /// A node's allocations, once the allocation table passes `min_index`.
+    pub async fn node_allocs(
+        &self,
+        node_id: &str,
+        min_index: u64,
+        wait: Duration,
+    ) -> (Vec<Allocation>, u64) {
+        let snap = self
+            .state
+            .wait_for(Table::Allocs, min_index, wait.min(MAX_BLOCKING_WAIT))
+            .await;
+        let allocs = snap
+            .allocs_by_node(node_id)
+            .iter()
+            .map(|a| (**a).clone())
+            .collect();
+        (allocs, snap.index(Table::Allocs).max(1))
+    }
+
+    pub async fn update_allocs(&self, updates: Vec<AllocClientUpdate>) -> Result<u64, ServerError> {
+        let snap = self.state.snapshot();
+        if let Some(missing) = updates.iter().find(|u| snap.alloc(&u.id).is_none()) {
+            return Err(ServerError::NotFound(format!(
+                "allocation {:?}",
+                missing.id
+            )));
+        }
+        let freed = updates.iter().any(|u| u.client_status.is_terminal());
+        let index = self
+            .proposer
+            .propose(Command::AllocClientUpdate {
+                updates,
+                evals: Vec::new(),
+            })
+            .await?;
+        if freed {
+            self.retry_blocked().await?;
+        }
+        Ok(index)
+    }
+
+    /// Capacity changed: let blocked evaluations try again.
+    async fn retry_blocked(&self) -> Result<(), ServerError> {
+        let evals = unblocked_evals(self);
+        if !evals.is_empty() {
+            self.proposer.propose(Command::EvalUpsert { evals }).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers the node-facing RPC requests.
+    pub async fn handle_rpc(&self, request: Request) -> Response {
+        let result = match request {
+            Request::NodeRegister { node } => {
+                self.register_node(*node)
+                    .await
+                    .map(|ttl| Response::Heartbeat {
+                        ttl_ms: ttl.as_millis() as u64,
+                        index: 0,
+                    })
+            }
+            Request::NodeHeartbeat { node_id } => {
+                self.heartbeat(&node_id)
+                    .await
+                    .map(|ttl| Response::Heartbeat {
+                        ttl_ms: ttl.as_millis() as u64,
+                        index: 0,
+                    })
+            }
+            Request::NodeAllocs {
+                node_id,
+                min_index,
+                wait_ms,
+            } => {
+                let (allocs, index) = self
+                    .node_allocs(&node_id, min_index, Duration::from_millis(wait_ms))
+                    .await;
+                Ok(Response::Allocs { allocs, index })
+            }
+            Request::NodeUpdateAllocs { updates } => self
+                .update_allocs(updates)
+                .await
+                .map(|index| Response::Index { index }),
+            Request::HttpForward { .. } => Err(ServerError::BadRequest(
+                "HTTP forwarding is handled by the agent".into(),
+            )),
+        };
+        result.unwrap_or_else(|e| Response::Error {
+            message: e.to_string(),
+        })
+    }
+}

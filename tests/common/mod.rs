@@ -1,0 +1,301 @@
+//! Test harness: starts real `rove` agents on free loopback ports, runs the CLI against
+//! them, and talks to their HTTP API.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rove");
+
+/// A unique scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "rove-test-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running agent process.
+pub struct Agent {
+    pub child: Option<Child>,
+    pub http_port: u16,
+    pub rpc_port: u16,
+    pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Agent {
+    /// Writes a config with fresh ports and starts `rove agent` with it and `extra_args`.
+    pub fn start(dir: &Path, name: &str, extra_config: &str, extra_args: &[&str]) -> Agent {
+        let (http_port, rpc_port, serf_port) = (free_port(), free_port(), free_port());
+        let data_dir = dir.join(format!("{name}-data"));
+        let config_path = dir.join(format!("{name}.hcl"));
+        let config = format!(
+            "name = \"{name}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {http_port}\n  rpc = {rpc_port}\n  serf = {serf_port}\n}}\n{extra_config}\n"
+        );
+        std::fs::write(&config_path, config).unwrap();
+        let mut agent = Agent {
+            child: None,
+            http_port,
+            rpc_port,
+            data_dir,
+            config_path,
+            log_path: dir.join(format!("{name}.log")),
+        };
+        agent.spawn(extra_args);
+        agent
+    }
+
+    /// A dev agent (server and client in one) with a persistent data dir.
+    pub fn dev(dir: &Path) -> Agent {
+        let agent = Agent::start(dir, "dev", "", &["-dev"]);
+        agent.wait_ready();
+        agent
+    }
+
+    fn spawn(&mut self, extra_args: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let mut args = vec![
+            "agent".to_string(),
+            "-config".into(),
+            self.config_path.display().to_string(),
+        ];
+        args.push("-data-dir".into());
+        args.push(self.data_dir.display().to_string());
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start rove agent");
+        self.child = Some(child);
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Waits until the API answers and a node is ready.
+    pub fn wait_ready(&self) {
+        wait_until(Duration::from_secs(30), "agent to become ready", || {
+            let (status, body) = self.try_get("/v1/nodes").ok()?;
+            (status == 200 && body.as_array()?.iter().any(|n| n["Status"] == "ready")).then_some(())
+        });
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends SIGINT and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("agent did not shut down within 30s\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the agent again with the same config, ports and data dir.
+    pub fn restart(&mut self, extra_args: &[&str]) {
+        self.spawn(extra_args);
+    }
+
+    pub fn try_get(&self, path: &str) -> std::io::Result<(u16, Value)> {
+        let (status, body) = http(self.http_port, "GET", path, None)?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let (status, body) = self
+            .try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(status, 200, "GET {path} answered {status}: {body}");
+        body
+    }
+
+    /// Runs the CLI against this agent.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("NOMAD_ADDR", self.address())
+            .env_remove("ROVE_ADDR")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and requires success; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "rove {args:?} failed ({:?}):\nstdout: {}\nstderr: {}\nagent log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn allocs(&self, job: &str) -> Vec<Value> {
+        self.get(&format!("/v1/job/{job}/allocations"))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `pred` holds for the job's allocations, then returns them.
+    pub fn wait_allocs(
+        &self,
+        job: &str,
+        what: &str,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        wait_until(Duration::from_secs(60), what, || {
+            let allocs = self.allocs(job);
+            pred(&allocs).then_some(allocs)
+        })
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if self
+                    .child
+                    .as_mut()
+                    .unwrap()
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.kill();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `timeout`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: returns the status and the body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or(std::io::ErrorKind::InvalidData)?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or(std::io::ErrorKind::InvalidData)?;
+    Ok((status, raw[split + 4..].to_vec()))
+}
+
+/// Writes a job file into `dir` and returns its path.
+pub fn job_file(dir: &Path, name: &str, hcl: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, hcl).unwrap();
+    path.display().to_string()
+}
+
+/// Whether a process whose command line contains `marker` is running.
+pub fn process_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(marker)
+            })
+            .unwrap_or(false)
+    })
+}

@@ -1,0 +1,328 @@
+//! End-to-end tests of the spine: a real dev agent (server and client in one process) runs
+//! batch and service jobs through Raft, the scheduler, the client and the exec and
+//! raw_exec drivers; the CLI and HTTP API report what happened.
+
+mod common;
+
+use common::{job_file, process_running, wait_until, Agent, TempDir};
+use serde_json::Value;
+use std::time::Duration;
+
+fn batch_job(id: &str, script: &str, extra_group: &str) -> String {
+    format!(
+        r#"
+job "{id}" {{
+  type = "batch"
+  group "work" {{
+    {extra_group}
+    task "main" {{
+      driver = "raw_exec"
+      config {{
+        command = "/bin/sh"
+        args    = ["-c", "{script}"]
+      }}
+      resources {{
+        cpu    = 50
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn service_job(id: &str, count: u32, marker: &str) -> String {
+    format!(
+        r#"
+job "{id}" {{
+  group "web" {{
+    count = {count}
+    task "server" {{
+      driver = "exec"
+      config {{
+        command = "/bin/sh"
+        args    = ["-c", "echo started {marker} $NOMAD_ALLOC_INDEX as $(id -u); exec sleep 1000 # {marker}"]
+      }}
+      resources {{
+        cpu    = 50
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn statuses(allocs: &[Value]) -> Vec<String> {
+    allocs
+        .iter()
+        .map(|a| a["ClientStatus"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn running(allocs: &[Value]) -> usize {
+    allocs
+        .iter()
+        .filter(|a| a["ClientStatus"] == "running" && a["DesiredStatus"] == "run")
+        .count()
+}
+
+#[test]
+fn batch_job_runs_to_completion_with_its_output_and_exit_code() {
+    let dir = TempDir::new("batch");
+    let agent = Agent::dev(dir.path());
+    let ok = job_file(
+        dir.path(),
+        "ok.hcl",
+        &batch_job("ok", "echo batch-output; echo oops >&2", ""),
+    );
+    let out = agent.cli_ok(&["job", "run", &ok]);
+    assert!(out.contains("==> "), "monitor output expected, got {out}");
+    assert!(out.contains("Monitoring evaluation"), "{out}");
+    assert!(out.contains("finished with status \"complete\""), "{out}");
+    let allocs = agent.wait_allocs("ok", "batch alloc to complete", |a| {
+        statuses(a) == ["complete"]
+    });
+    let alloc_id = allocs[0]["ID"].as_str().unwrap();
+    let logs = agent.cli_ok(&["alloc", "logs", &alloc_id[..8]]);
+    assert_eq!(logs, "batch-output\n");
+    let stderr = agent.cli_ok(&["alloc", "logs", "-stderr", &alloc_id[..8]]);
+    assert_eq!(stderr, "oops\n");
+    let status = agent.cli_ok(&["job", "status", "ok"]);
+    assert!(status.contains("Status        = dead"), "{status}");
+
+    // A batch task exiting non-zero with no restarts left fails, and reports its exit code.
+    let restart = "restart {\n attempts = 0\n mode = \"fail\"\n }";
+    let bad = job_file(dir.path(), "bad.hcl", &batch_job("bad", "exit 3", restart));
+    agent.cli_ok(&["job", "run", &bad]);
+    let allocs = agent.wait_allocs("bad", "batch alloc to fail", |a| statuses(a) == ["failed"]);
+    let alloc = agent.get(&format!(
+        "/v1/allocation/{}",
+        allocs[0]["ID"].as_str().unwrap()
+    ));
+    let events = alloc["TaskStates"]["main"]["Events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["Type"] == "Terminated" && e["ExitCode"] == 3),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["Type"] == "Not Restarting"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn service_job_keeps_running_as_nobody_scales_and_stops() {
+    let dir = TempDir::new("service");
+    let agent = Agent::dev(dir.path());
+    let marker = format!("svc-{}", std::process::id());
+    let file = job_file(dir.path(), "web.hcl", &service_job("web", 1, &marker));
+    let out = agent.cli_ok(&["job", "run", &file]);
+    assert!(out.contains("Allocation \""), "{out}");
+    agent.wait_allocs("web", "service alloc to run", |a| running(a) == 1);
+    std::thread::sleep(Duration::from_secs(2));
+    let allocs = agent.allocs("web");
+    assert_eq!(running(&allocs), 1, "service must keep running: {allocs:?}");
+    let alloc_id = allocs[0]["ID"].as_str().unwrap().to_string();
+    let logs = wait_until(Duration::from_secs(10), "task output", || {
+        let logs = agent.cli_ok(&["alloc", "logs", &alloc_id[..8], "server"]);
+        (!logs.is_empty()).then_some(logs)
+    });
+    assert_eq!(
+        logs,
+        format!("started {marker} 0 as 65534\n"),
+        "exec runs the task as nobody"
+    );
+    assert!(process_running(&marker));
+
+    let status = agent.cli_ok(&["job", "status", "web"]);
+    assert!(status.contains("Status        = running"), "{status}");
+    assert!(status.contains("Task Group"), "{status}");
+    assert!(status.contains(&alloc_id[..8]), "{status}");
+    let alloc_status = agent.cli_ok(&["alloc", "status", &alloc_id[..8]]);
+    assert!(
+        alloc_status.contains("Task \"server\" is \"running\""),
+        "{alloc_status}"
+    );
+
+    // Scale up to 3: the first allocation stays, two are added.
+    let file = job_file(dir.path(), "web.hcl", &service_job("web", 3, &marker));
+    agent.cli_ok(&["job", "run", &file]);
+    let allocs = agent.wait_allocs("web", "three running allocs", |a| running(a) == 3);
+    assert!(
+        allocs.iter().any(|a| a["ID"] == alloc_id.as_str()),
+        "scaling up must keep the existing alloc"
+    );
+    let mut names: Vec<&str> = allocs.iter().map(|a| a["Name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["web.web[0]", "web.web[1]", "web.web[2]"]);
+
+    // Scale down to 1: the highest indexes stop.
+    let file = job_file(dir.path(), "web.hcl", &service_job("web", 1, &marker));
+    agent.cli_ok(&["job", "run", &file]);
+    let allocs = agent.wait_allocs("web", "one running alloc", |a| {
+        running(a) == 1 && a.iter().filter(|x| x["ClientStatus"] == "complete").count() == 2
+    });
+    let survivor = allocs.iter().find(|a| a["DesiredStatus"] == "run").unwrap();
+    assert_eq!(survivor["Name"], "web.web[0]");
+
+    // Stop: every allocation ends and the processes are gone.
+    let out = agent.cli_ok(&["job", "stop", "web"]);
+    assert!(out.contains("Monitoring evaluation"), "{out}");
+    agent.wait_allocs("web", "all allocs stopped", |a| {
+        running(a) == 0 && a.iter().all(|x| x["ClientStatus"] == "complete")
+    });
+    wait_until(Duration::from_secs(15), "task processes to exit", || {
+        (!process_running(&marker)).then_some(())
+    });
+    let job = agent.get("/v1/job/web");
+    assert_eq!(job["Stop"], true);
+    assert_eq!(job["Status"], "dead");
+}
+
+#[test]
+fn failing_task_is_restarted_by_policy_then_fails() {
+    let dir = TempDir::new("failing");
+    let agent = Agent::dev(dir.path());
+    let restart =
+        "restart {\n attempts = 2\n interval = \"1m\"\n delay = \"200ms\"\n mode = \"fail\"\n }";
+    let hcl = batch_job("flaky", "echo attempt; exit 1", restart)
+        .replace("type = \"batch\"", "type = \"service\"");
+    let file = job_file(dir.path(), "flaky.hcl", &hcl);
+    agent.cli_ok(&["job", "run", &file]);
+    let allocs = agent.wait_allocs("flaky", "alloc to fail", |a| statuses(a) == ["failed"]);
+    let alloc = agent.get(&format!(
+        "/v1/allocation/{}",
+        allocs[0]["ID"].as_str().unwrap()
+    ));
+    let task = &alloc["TaskStates"]["main"];
+    assert_eq!(task["Restarts"], 2);
+    assert_eq!(task["State"], "dead");
+    assert_eq!(task["Failed"], true);
+    let alloc_id = allocs[0]["ID"].as_str().unwrap();
+    let logs = agent.cli_ok(&["alloc", "logs", alloc_id]);
+    assert_eq!(
+        logs, "attempt\nattempt\nattempt\n",
+        "three runs: the first and two restarts"
+    );
+    // A failed service allocation is not replaced (rescheduling is a later issue).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(agent.allocs("flaky").len(), 1);
+}
+
+#[test]
+fn agent_restart_keeps_jobs_allocations_and_evaluations() {
+    let dir = TempDir::new("restart");
+    let mut agent = Agent::dev(dir.path());
+    let marker = format!("keep-{}", std::process::id());
+    let file = job_file(dir.path(), "keep.hcl", &service_job("keep", 2, &marker));
+    agent.cli_ok(&["job", "run", &file]);
+    let before = agent.wait_allocs("keep", "two running allocs", |a| running(a) == 2);
+    let evals_before = agent.get("/v1/job/keep/evaluations");
+
+    assert!(
+        agent.stop().success(),
+        "clean shutdown on SIGINT:\n{}",
+        agent.logs()
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "tasks to stop with the agent",
+        || (!process_running(&marker)).then_some(()),
+    );
+    agent.restart(&["-dev"]);
+    agent.wait_ready();
+
+    let job = agent.get("/v1/job/keep");
+    assert_eq!(job["ID"], "keep");
+    let evals_after = agent.get("/v1/job/keep/evaluations");
+    assert_eq!(
+        evals_after.as_array().unwrap().len(),
+        evals_before.as_array().unwrap().len()
+    );
+    let after = agent.wait_allocs("keep", "allocs running again", |a| running(a) == 2);
+    let ids = |allocs: &[Value]| {
+        let mut ids: Vec<String> = allocs
+            .iter()
+            .map(|a| a["ID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&before), ids(&after), "the same allocations come back");
+    wait_until(Duration::from_secs(10), "tasks running again", || {
+        process_running(&marker).then_some(())
+    });
+}
+
+#[test]
+fn api_errors_are_json_and_name_the_problem_and_blocking_queries_wait() {
+    let dir = TempDir::new("api");
+    let agent = Agent::dev(dir.path());
+    let (status, body) = agent.try_get("/v1/nope").unwrap();
+    assert_eq!(status, 404);
+    assert!(body["Error"].as_str().unwrap().contains("/v1/nope"));
+    let (status, body) = agent.try_get("/v1/job/missing").unwrap();
+    assert_eq!(status, 404);
+    assert!(body["Error"].as_str().unwrap().contains("missing"));
+
+    let bad = br#"{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Count": "three"}]}}"#;
+    let (status, body) = common::http(agent.http_port, "PUT", "/v1/jobs", Some(bad)).unwrap();
+    assert_eq!(status, 400);
+    let message = String::from_utf8_lossy(&body);
+    assert!(message.contains("Job.TaskGroups[0].Count"), "{message}");
+    assert!(
+        agent.get("/v1/jobs").as_array().unwrap().is_empty(),
+        "a bad body changes nothing"
+    );
+
+    // A blocking query on an index not yet reached waits for `wait`.
+    let start = std::time::Instant::now();
+    let (status, _) = agent.try_get("/v1/jobs?index=1000000&wait=1s").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "blocking query must wait"
+    );
+
+    let health = agent.get("/v1/agent/health");
+    assert_eq!(health["server"]["ok"], true);
+    assert_eq!(
+        agent.get("/v1/status/leader"),
+        format!("127.0.0.1:{}", agent.rpc_port)
+    );
+    assert_eq!(agent.get("/v1/regions"), serde_json::json!(["global"]));
+}
+
+#[test]
+fn job_init_writes_an_example_that_runs() {
+    let dir = TempDir::new("init");
+    let agent = Agent::dev(dir.path());
+    let out = std::process::Command::new(common::BIN)
+        .args(["job", "init"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let example = dir.path().join("example.nomad.hcl");
+    assert!(example.exists());
+    let again = std::process::Command::new(common::BIN)
+        .args(["job", "init"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "init refuses to overwrite");
+    agent.cli_ok(&["job", "run", example.to_str().unwrap()]);
+    let allocs = agent.wait_allocs("example", "example to run", |a| running(a) == 1);
+    let alloc_id = allocs[0]["ID"].as_str().unwrap();
+    let logs = wait_until(Duration::from_secs(10), "example output", || {
+        let logs = agent.cli_ok(&["alloc", "logs", alloc_id]);
+        (!logs.is_empty()).then_some(logs)
+    });
+    assert!(logs.starts_with("hello from example.greeter[0]"), "{logs}");
+    agent.cli_ok(&["job", "stop", "example"]);
+}
