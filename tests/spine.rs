@@ -42,7 +42,7 @@ job "{id}" {{
       driver = "exec"
       config {{
         command = "/bin/sh"
-        args    = ["-c", "echo started {marker} $NOMAD_ALLOC_INDEX as $(id -u); exec sleep 1000 # {marker}"]
+        args    = ["-c", "echo started {marker} $NOMAD_ALLOC_INDEX as $(id -u); sleep 1000; echo done {marker}"]
       }}
       resources {{
         cpu    = 50

@@ -6,7 +6,7 @@ use crate::structs::{
 };
 use std::collections::BTreeMap;
 use std::path::Path;
-use sysinfo::{CpuRefreshKind, Disks, RefreshKind, System};
+use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
 
 /// MHz assumed per core when the kernel does not report a frequency (as in many VMs).
 const FALLBACK_MHZ_PER_CORE: u64 = 1000;
@@ -22,7 +22,7 @@ pub fn machine(data_dir: &Path) -> Fingerprint {
     let system = System::new_with_specifics(
         RefreshKind::nothing()
             .with_cpu(CpuRefreshKind::nothing().with_frequency())
-            .with_memory(Default::default()),
+            .with_memory(MemoryRefreshKind::nothing().with_ram()),
     )
     .ok();
     let cores = system.as_ref().map_or(0, |s| s.cpus().len()).max(1) as u64;
