@@ -15,13 +15,8 @@ use std::time::Duration;
 pub fn run(config: AgentConfig, dev: bool) -> anyhow::Result<()> {
     let (data_dir, temporary) = match &config.data_dir {
         Some(dir) => (dir.clone(), false),
-        None if dev => (
-            std::env::temp_dir().join(format!("rove-dev-{}", crate::structs::generate_id())),
-            true,
-        ),
-        None => bail!(
-            "a data dir is required: set data_dir in the config or pass -data-dir (or use -dev)"
-        ),
+        None if dev => (std::env::temp_dir().join(format!("rove-dev-{}", crate::structs::generate_id())), true),
+        None => bail!("a data dir is required: set data_dir in the config or pass -data-dir (or use -dev)"),
     };
     if config.server.enabled && config.server.bootstrap_expect > 1 {
         bail!(
@@ -32,8 +27,7 @@ pub fn run(config: AgentConfig, dev: bool) -> anyhow::Result<()> {
     if !config.server.enabled && !config.client.enabled {
         bail!("neither server nor client is enabled; enable at least one");
     }
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let result = smol::block_on(serve(&config, &data_dir));
     if temporary {
         let _ = std::fs::remove_dir_all(&data_dir);
@@ -47,9 +41,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
     let http = smol::net::TcpListener::bind(&http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {http_addr}"))?;
-    let rpc = smol::net::TcpListener::bind(&rpc_addr)
-        .await
-        .with_context(|| format!("binding RPC to {rpc_addr}"))?;
+    let rpc = smol::net::TcpListener::bind(&rpc_addr).await.with_context(|| format!("binding RPC to {rpc_addr}"))?;
 
     log::info!(target: "agent", "starting rove agent {} (region {}, datacenter {})", config.name, config.region, config.datacenter);
     log::info!(target: "agent", "data dir {}; HTTP {http_addr}; RPC {rpc_addr}", data_dir.display());
@@ -130,26 +122,13 @@ fn rpc_handler(ctx: Arc<ApiContext>) -> crate::rpc::server::Handler {
         let ctx = ctx.clone();
         Box::pin(async move {
             match (request, &ctx.server) {
-                (
-                    Request::HttpForward {
-                        method,
-                        path_and_query,
-                        body,
-                    },
-                    Some(_),
-                ) => {
+                (Request::HttpForward { method, path_and_query, body }, Some(_)) => {
                     let request = crate::api::ApiRequest::parse(&method, &path_and_query, body);
                     let response = crate::api::route(&ctx, request).await;
-                    Response::Http {
-                        status: response.status,
-                        headers: response.headers,
-                        body: response.body,
-                    }
+                    Response::Http { status: response.status, headers: response.headers, body: response.body }
                 }
                 (request, Some(server)) => server.handle_rpc(request).await,
-                (_, None) => Response::Error {
-                    message: "this agent is not a server".into(),
-                },
+                (_, None) => Response::Error { message: "this agent is not a server".into() },
             }
         })
     })
@@ -158,8 +137,7 @@ fn rpc_handler(ctx: Arc<ApiContext>) -> crate::rpc::server::Handler {
 async fn wait_for_signal() -> anyhow::Result<&'static str> {
     use async_signal::{Signal, Signals};
     use smol::stream::StreamExt;
-    let mut signals =
-        Signals::new([Signal::Int, Signal::Term]).context("installing signal handlers")?;
+    let mut signals = Signals::new([Signal::Int, Signal::Term]).context("installing signal handlers")?;
     loop {
         match signals.next().await {
             Some(Ok(Signal::Int)) => return Ok("interrupt"),

@@ -5,12 +5,7 @@ pub fn rfc3339(nanos: i64, with_millis: bool) -> String {
     let secs = nanos.div_euclid(1_000_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let time = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let time = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
     if with_millis {
         format!("{time}.{:03}Z", nanos.rem_euclid(1_000_000_000) / 1_000_000)
     } else {
@@ -37,17 +32,8 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(
-            rfc3339(1_700_000_000_000_000_000, false),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            rfc3339(951_782_400_000_000_000, false),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(1_700_000_000_123_456_789, true),
-            "2023-11-14T22:13:20.123Z"
-        );
+        assert_eq!(rfc3339(1_700_000_000_000_000_000, false), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000, false), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123_456_789, true), "2023-11-14T22:13:20.123Z");
     }
 }

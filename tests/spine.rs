@@ -56,35 +56,23 @@ job "{id}" {{
 }
 
 fn statuses(allocs: &[Value]) -> Vec<String> {
-    allocs
-        .iter()
-        .map(|a| a["ClientStatus"].as_str().unwrap_or_default().to_string())
-        .collect()
+    allocs.iter().map(|a| a["ClientStatus"].as_str().unwrap_or_default().to_string()).collect()
 }
 
 fn running(allocs: &[Value]) -> usize {
-    allocs
-        .iter()
-        .filter(|a| a["ClientStatus"] == "running" && a["DesiredStatus"] == "run")
-        .count()
+    allocs.iter().filter(|a| a["ClientStatus"] == "running" && a["DesiredStatus"] == "run").count()
 }
 
 #[test]
 fn batch_job_runs_to_completion_with_its_output_and_exit_code() {
     let dir = TempDir::new("batch");
     let agent = Agent::dev(dir.path());
-    let ok = job_file(
-        dir.path(),
-        "ok.hcl",
-        &batch_job("ok", "echo batch-output; echo oops >&2", ""),
-    );
+    let ok = job_file(dir.path(), "ok.hcl", &batch_job("ok", "echo batch-output; echo oops >&2", ""));
     let out = agent.cli_ok(&["job", "run", &ok]);
     assert!(out.contains("==> "), "monitor output expected, got {out}");
     assert!(out.contains("Monitoring evaluation"), "{out}");
     assert!(out.contains("finished with status \"complete\""), "{out}");
-    let allocs = agent.wait_allocs("ok", "batch alloc to complete", |a| {
-        statuses(a) == ["complete"]
-    });
+    let allocs = agent.wait_allocs("ok", "batch alloc to complete", |a| statuses(a) == ["complete"]);
     let alloc_id = allocs[0]["ID"].as_str().unwrap();
     let logs = agent.cli_ok(&["alloc", "logs", &alloc_id[..8]]);
     assert_eq!(logs, "batch-output\n");
@@ -98,21 +86,10 @@ fn batch_job_runs_to_completion_with_its_output_and_exit_code() {
     let bad = job_file(dir.path(), "bad.hcl", &batch_job("bad", "exit 3", restart));
     agent.cli_ok(&["job", "run", &bad]);
     let allocs = agent.wait_allocs("bad", "batch alloc to fail", |a| statuses(a) == ["failed"]);
-    let alloc = agent.get(&format!(
-        "/v1/allocation/{}",
-        allocs[0]["ID"].as_str().unwrap()
-    ));
+    let alloc = agent.get(&format!("/v1/allocation/{}", allocs[0]["ID"].as_str().unwrap()));
     let events = alloc["TaskStates"]["main"]["Events"].as_array().unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e["Type"] == "Terminated" && e["ExitCode"] == 3),
-        "{events:?}"
-    );
-    assert!(
-        events.iter().any(|e| e["Type"] == "Not Restarting"),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e["Type"] == "Terminated" && e["ExitCode"] == 3), "{events:?}");
+    assert!(events.iter().any(|e| e["Type"] == "Not Restarting"), "{events:?}");
 }
 
 #[test]
@@ -132,11 +109,7 @@ fn service_job_keeps_running_as_nobody_scales_and_stops() {
         let logs = agent.cli_ok(&["alloc", "logs", &alloc_id[..8], "server"]);
         (!logs.is_empty()).then_some(logs)
     });
-    assert_eq!(
-        logs,
-        format!("started {marker} 0 as 65534\n"),
-        "exec runs the task as nobody"
-    );
+    assert_eq!(logs, format!("started {marker} 0 as 65534\n"), "exec runs the task as nobody");
     assert!(process_running(&marker));
 
     let status = agent.cli_ok(&["job", "status", "web"]);
@@ -144,19 +117,13 @@ fn service_job_keeps_running_as_nobody_scales_and_stops() {
     assert!(status.contains("Task Group"), "{status}");
     assert!(status.contains(&alloc_id[..8]), "{status}");
     let alloc_status = agent.cli_ok(&["alloc", "status", &alloc_id[..8]]);
-    assert!(
-        alloc_status.contains("Task \"server\" is \"running\""),
-        "{alloc_status}"
-    );
+    assert!(alloc_status.contains("Task \"server\" is \"running\""), "{alloc_status}");
 
     // Scale up to 3: the first allocation stays, two are added.
     let file = job_file(dir.path(), "web.hcl", &service_job("web", 3, &marker));
     agent.cli_ok(&["job", "run", &file]);
     let allocs = agent.wait_allocs("web", "three running allocs", |a| running(a) == 3);
-    assert!(
-        allocs.iter().any(|a| a["ID"] == alloc_id.as_str()),
-        "scaling up must keep the existing alloc"
-    );
+    assert!(allocs.iter().any(|a| a["ID"] == alloc_id.as_str()), "scaling up must keep the existing alloc");
     let mut names: Vec<&str> = allocs.iter().map(|a| a["Name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["web.web[0]", "web.web[1]", "web.web[2]"]);
@@ -176,9 +143,7 @@ fn service_job_keeps_running_as_nobody_scales_and_stops() {
     agent.wait_allocs("web", "all allocs stopped", |a| {
         running(a) == 0 && a.iter().all(|x| x["ClientStatus"] == "complete")
     });
-    wait_until(Duration::from_secs(15), "task processes to exit", || {
-        (!process_running(&marker)).then_some(())
-    });
+    wait_until(Duration::from_secs(15), "task processes to exit", || (!process_running(&marker)).then_some(()));
     let job = agent.get("/v1/job/web");
     assert_eq!(job["Stop"], true);
     assert_eq!(job["Status"], "dead");
@@ -188,27 +153,19 @@ fn service_job_keeps_running_as_nobody_scales_and_stops() {
 fn failing_task_is_restarted_by_policy_then_fails() {
     let dir = TempDir::new("failing");
     let agent = Agent::dev(dir.path());
-    let restart =
-        "restart {\n attempts = 2\n interval = \"1m\"\n delay = \"200ms\"\n mode = \"fail\"\n }";
-    let hcl = batch_job("flaky", "echo attempt; exit 1", restart)
-        .replace("type = \"batch\"", "type = \"service\"");
+    let restart = "restart {\n attempts = 2\n interval = \"1m\"\n delay = \"200ms\"\n mode = \"fail\"\n }";
+    let hcl = batch_job("flaky", "echo attempt; exit 1", restart).replace("type = \"batch\"", "type = \"service\"");
     let file = job_file(dir.path(), "flaky.hcl", &hcl);
     agent.cli_ok(&["job", "run", &file]);
     let allocs = agent.wait_allocs("flaky", "alloc to fail", |a| statuses(a) == ["failed"]);
-    let alloc = agent.get(&format!(
-        "/v1/allocation/{}",
-        allocs[0]["ID"].as_str().unwrap()
-    ));
+    let alloc = agent.get(&format!("/v1/allocation/{}", allocs[0]["ID"].as_str().unwrap()));
     let task = &alloc["TaskStates"]["main"];
     assert_eq!(task["Restarts"], 2);
     assert_eq!(task["State"], "dead");
     assert_eq!(task["Failed"], true);
     let alloc_id = allocs[0]["ID"].as_str().unwrap();
     let logs = agent.cli_ok(&["alloc", "logs", alloc_id]);
-    assert_eq!(
-        logs, "attempt\nattempt\nattempt\n",
-        "three runs: the first and two restarts"
-    );
+    assert_eq!(logs, "attempt\nattempt\nattempt\n", "three runs: the first and two restarts");
     // A failed service allocation is not replaced (rescheduling is a later issue).
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(agent.allocs("flaky").len(), 1);
@@ -224,39 +181,23 @@ fn agent_restart_keeps_jobs_allocations_and_evaluations() {
     let before = agent.wait_allocs("keep", "two running allocs", |a| running(a) == 2);
     let evals_before = agent.get("/v1/job/keep/evaluations");
 
-    assert!(
-        agent.stop().success(),
-        "clean shutdown on SIGINT:\n{}",
-        agent.logs()
-    );
-    wait_until(
-        Duration::from_secs(10),
-        "tasks to stop with the agent",
-        || (!process_running(&marker)).then_some(()),
-    );
+    assert!(agent.stop().success(), "clean shutdown on SIGINT:\n{}", agent.logs());
+    wait_until(Duration::from_secs(10), "tasks to stop with the agent", || (!process_running(&marker)).then_some(()));
     agent.restart(&["-dev"]);
     agent.wait_ready();
 
     let job = agent.get("/v1/job/keep");
     assert_eq!(job["ID"], "keep");
     let evals_after = agent.get("/v1/job/keep/evaluations");
-    assert_eq!(
-        evals_after.as_array().unwrap().len(),
-        evals_before.as_array().unwrap().len()
-    );
+    assert_eq!(evals_after.as_array().unwrap().len(), evals_before.as_array().unwrap().len());
     let after = agent.wait_allocs("keep", "allocs running again", |a| running(a) == 2);
     let ids = |allocs: &[Value]| {
-        let mut ids: Vec<String> = allocs
-            .iter()
-            .map(|a| a["ID"].as_str().unwrap().to_string())
-            .collect();
+        let mut ids: Vec<String> = allocs.iter().map(|a| a["ID"].as_str().unwrap().to_string()).collect();
         ids.sort();
         ids
     };
     assert_eq!(ids(&before), ids(&after), "the same allocations come back");
-    wait_until(Duration::from_secs(10), "tasks running again", || {
-        process_running(&marker).then_some(())
-    });
+    wait_until(Duration::from_secs(10), "tasks running again", || process_running(&marker).then_some(()));
 }
 
 #[test]
@@ -275,26 +216,17 @@ fn api_errors_are_json_and_name_the_problem_and_blocking_queries_wait() {
     assert_eq!(status, 400);
     let message = String::from_utf8_lossy(&body);
     assert!(message.contains("Job.TaskGroups[0].Count"), "{message}");
-    assert!(
-        agent.get("/v1/jobs").as_array().unwrap().is_empty(),
-        "a bad body changes nothing"
-    );
+    assert!(agent.get("/v1/jobs").as_array().unwrap().is_empty(), "a bad body changes nothing");
 
     // A blocking query on an index not yet reached waits for `wait`.
     let start = std::time::Instant::now();
     let (status, _) = agent.try_get("/v1/jobs?index=1000000&wait=1s").unwrap();
     assert_eq!(status, 200);
-    assert!(
-        start.elapsed() >= Duration::from_millis(900),
-        "blocking query must wait"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(900), "blocking query must wait");
 
     let health = agent.get("/v1/agent/health");
     assert_eq!(health["server"]["ok"], true);
-    assert_eq!(
-        agent.get("/v1/status/leader"),
-        format!("127.0.0.1:{}", agent.rpc_port)
-    );
+    assert_eq!(agent.get("/v1/status/leader"), format!("127.0.0.1:{}", agent.rpc_port));
     assert_eq!(agent.get("/v1/regions"), serde_json::json!(["global"]));
 }
 
@@ -302,19 +234,11 @@ fn api_errors_are_json_and_name_the_problem_and_blocking_queries_wait() {
 fn job_init_writes_an_example_that_runs() {
     let dir = TempDir::new("init");
     let agent = Agent::dev(dir.path());
-    let out = std::process::Command::new(common::BIN)
-        .args(["job", "init"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(common::BIN).args(["job", "init"]).current_dir(dir.path()).output().unwrap();
     assert!(out.status.success());
     let example = dir.path().join("example.nomad.hcl");
     assert!(example.exists());
-    let again = std::process::Command::new(common::BIN)
-        .args(["job", "init"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let again = std::process::Command::new(common::BIN).args(["job", "init"]).current_dir(dir.path()).output().unwrap();
     assert_eq!(again.status.code(), Some(1), "init refuses to overwrite");
     agent.cli_ok(&["job", "run", example.to_str().unwrap()]);
     let allocs = agent.wait_allocs("example", "example to run", |a| running(a) == 1);

@@ -44,15 +44,7 @@ pub struct Cgroup {
 }
 
 fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// cgroup v2 weight (1..10000) for v1-style shares, the conversion runc and systemd use.
@@ -76,14 +68,8 @@ impl Cgroup {
                 fs::create_dir_all(&dir)?;
                 fs::write(dir.join("memory.max"), limits.memory_bytes.to_string())?;
                 let _ = fs::write(dir.join("memory.swap.max"), "0");
-                let _ = fs::write(
-                    dir.join("cpu.weight"),
-                    weight_for_shares(limits.cpu_mhz).to_string(),
-                );
-                Ok(Cgroup {
-                    version,
-                    dirs: vec![dir],
-                })
+                let _ = fs::write(dir.join("cpu.weight"), weight_for_shares(limits.cpu_mhz).to_string());
+                Ok(Cgroup { version, dirs: vec![dir] })
             }
             Version::V1 => {
                 let mut dirs = Vec::new();
@@ -97,17 +83,10 @@ impl Cgroup {
                     dirs.push(dir);
                 }
                 let cgroup = Cgroup { version, dirs };
-                let memory = cgroup
-                    .controller_dir("memory")
-                    .ok_or_else(|| io::Error::other("no v1 memory controller"))?;
-                fs::write(
-                    memory.join("memory.limit_in_bytes"),
-                    limits.memory_bytes.to_string(),
-                )?;
-                let _ = fs::write(
-                    memory.join("memory.memsw.limit_in_bytes"),
-                    limits.memory_bytes.to_string(),
-                );
+                let memory =
+                    cgroup.controller_dir("memory").ok_or_else(|| io::Error::other("no v1 memory controller"))?;
+                fs::write(memory.join("memory.limit_in_bytes"), limits.memory_bytes.to_string())?;
+                let _ = fs::write(memory.join("memory.memsw.limit_in_bytes"), limits.memory_bytes.to_string());
                 if let Some(cpu) = cgroup.controller_dir("cpu") {
                     fs::write(cpu.join("cpu.shares"), limits.cpu_mhz.max(2).to_string())?;
                 }
@@ -120,10 +99,7 @@ impl Cgroup {
     fn controller_dir(&self, controller: &str) -> Option<&Path> {
         match self.version {
             Version::V2 => self.dirs.first(),
-            Version::V1 => self
-                .dirs
-                .iter()
-                .find(|d| d.starts_with(Path::new(ROOT).join(controller))),
+            Version::V1 => self.dirs.iter().find(|d| d.starts_with(Path::new(ROOT).join(controller))),
         }
         .map(PathBuf::as_path)
     }
@@ -131,10 +107,7 @@ impl Cgroup {
     /// Reopens a task's cgroup from the directories in its handle.
     pub fn from_dirs(dirs: &[PathBuf]) -> Option<Cgroup> {
         let version = detect()?;
-        (!dirs.is_empty()).then(|| Cgroup {
-            version,
-            dirs: dirs.to_vec(),
-        })
+        (!dirs.is_empty()).then(|| Cgroup { version, dirs: dirs.to_vec() })
     }
 
     /// The `cgroup.procs` files a process writes itself into to join.
@@ -148,11 +121,7 @@ impl Cgroup {
             .dirs
             .iter()
             .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
-            .flat_map(|s| {
-                s.lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<_>>())
             .collect();
         pids.sort_unstable();
         pids.dedup();
@@ -161,12 +130,7 @@ impl Cgroup {
 
     /// SIGKILLs every process in the cgroup.
     pub fn kill_all(&self) {
-        if let Some(kill) = self
-            .dirs
-            .first()
-            .map(|d| d.join("cgroup.kill"))
-            .filter(|p| p.exists())
-        {
+        if let Some(kill) = self.dirs.first().map(|d| d.join("cgroup.kill")).filter(|p| p.exists()) {
             if fs::write(kill, "1").is_ok() {
                 return;
             }
@@ -177,10 +141,7 @@ impl Cgroup {
                 return;
             }
             for pid in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -192,16 +153,11 @@ impl Cgroup {
             fs::read_to_string(file)
                 .ok()
                 .and_then(|s| {
-                    s.lines().find_map(|l| {
-                        l.strip_prefix("oom_kill ")
-                            .and_then(|n| n.trim().parse::<u64>().ok())
-                    })
+                    s.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()))
                 })
                 .unwrap_or(0)
         };
-        self.dirs
-            .iter()
-            .any(|d| count(d.join("memory.events")) > 0 || count(d.join("memory.oom_control")) > 0)
+        self.dirs.iter().any(|d| count(d.join("memory.events")) > 0 || count(d.join("memory.oom_control")) > 0)
     }
 
     /// Removes the cgroup directories once their processes are gone.

@@ -86,15 +86,9 @@ pub enum DriverError {
     #[error("setting up the task's cgroup: {0}")]
     Cgroup(std::io::Error),
     #[error("starting {command:?}: {source}")]
-    Start {
-        command: String,
-        source: std::io::Error,
-    },
+    Start { command: String, source: std::io::Error },
     #[error("opening log file {path}: {source}")]
-    Logs {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Logs { path: PathBuf, source: std::io::Error },
     #[error("waiting for the task: {0}")]
     Wait(String),
     #[error("signalling the task: {0}")]
@@ -108,8 +102,7 @@ pub trait Driver: Send + Sync {
     /// Blocks until the task's main process exits.
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError>;
     /// Sends `signal` (empty: SIGTERM); after `timeout`, kills every process of the task.
-    fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration)
-        -> Result<(), DriverError>;
+    fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError>;
     /// Kills what is left of the task and releases its cgroup.
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError>;
 }

@@ -26,22 +26,13 @@ pub struct CommandConfig {
 impl CommandConfig {
     pub fn parse(config: &serde_json::Value) -> Result<CommandConfig, DriverError> {
         let err = |m: String| DriverError::Config(m);
-        let map = config
-            .as_object()
-            .ok_or_else(|| err("expected a block of settings".into()))?;
-        if let Some(unknown) = map
-            .keys()
-            .find(|k| !matches!(k.as_str(), "command" | "args"))
-        {
-            return Err(err(format!(
-                "unknown setting {unknown:?} (this driver takes \"command\" and \"args\")"
-            )));
+        let map = config.as_object().ok_or_else(|| err("expected a block of settings".into()))?;
+        if let Some(unknown) = map.keys().find(|k| !matches!(k.as_str(), "command" | "args")) {
+            return Err(err(format!("unknown setting {unknown:?} (this driver takes \"command\" and \"args\")")));
         }
         let command = match map.get("command") {
             Some(serde_json::Value::String(c)) if !c.is_empty() => c.clone(),
-            Some(other) if !other.is_string() => {
-                return Err(err(format!("\"command\" must be a string, got {other}")))
-            }
+            Some(other) if !other.is_string() => return Err(err(format!("\"command\" must be a string, got {other}"))),
             _ => return Err(err("missing required field \"command\"".into())),
         };
         let args = match map.get("args") {
@@ -49,16 +40,10 @@ impl CommandConfig {
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .map(|a| {
-                    a.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| err(format!("\"args\" must be strings, got {a}")))
+                    a.as_str().map(str::to_string).ok_or_else(|| err(format!("\"args\" must be strings, got {a}")))
                 })
                 .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(err(format!(
-                    "\"args\" must be a list of strings, got {other}"
-                )))
-            }
+            Some(other) => return Err(err(format!("\"args\" must be a list of strings, got {other}"))),
         };
         Ok(CommandConfig { command, args })
     }
@@ -81,11 +66,7 @@ impl Identity {
         let groups = nix::unistd::getgrouplist(&cname, user.gid)
             .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
             .unwrap_or_else(|_| vec![user.gid.as_raw()]);
-        Ok(Identity {
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-            groups,
-        })
+        Ok(Identity { uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups })
     }
 }
 
@@ -102,10 +83,7 @@ pub fn spawn(
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| DriverError::Logs {
-                path: path.to_path_buf(),
-                source,
-            })
+            .map_err(|source| DriverError::Logs { path: path.to_path_buf(), source })
     };
     let stdout = open_log(&cfg.stdout_path)?;
     let stderr = open_log(&cfg.stderr_path)?;
@@ -154,14 +132,9 @@ pub fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|source| DriverError::Start {
-        command: command.command.clone(),
-        source,
-    })?;
+    let child = cmd.spawn().map_err(|source| DriverError::Start { command: command.command.clone(), source })?;
     drop(procs);
-    let started_at_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let started_at_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     Ok(TaskHandle {
         driver: driver.to_string(),
         pid: child.id() as i32,
@@ -182,17 +155,10 @@ pub fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
     };
     let oom_killed = Cgroup::from_dirs(&handle.cgroups).is_some_and(|c| c.oom_killed());
     Ok(match status {
-        WaitStatus::Exited(_, code) => ExitResult {
-            exit_code: code,
-            oom_killed,
-            ..ExitResult::default()
-        },
-        WaitStatus::Signaled(_, signal, _) => ExitResult {
-            exit_code: 128 + signal as i32,
-            signal: signal as i32,
-            oom_killed,
-            err: None,
-        },
+        WaitStatus::Exited(_, code) => ExitResult { exit_code: code, oom_killed, ..ExitResult::default() },
+        WaitStatus::Signaled(_, signal, _) => {
+            ExitResult { exit_code: 128 + signal as i32, signal: signal as i32, oom_killed, err: None }
+        }
         other => ExitResult {
             exit_code: -1,
             err: Some(format!("unexpected wait status {other:?}")),
@@ -204,10 +170,9 @@ pub fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
 /// Whether the process still runs (a zombie waiting to be reaped does not).
 fn running(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|s| s != 'Z'),
+        Ok(stat) => {
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z')
+        }
         Err(_) => false,
     }
 }
@@ -216,9 +181,7 @@ fn running(pid: i32) -> bool {
 pub fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
     let pid = Pid::from_raw(handle.pid);
     if running(handle.pid) {
-        killpg(pid, signal)
-            .or_else(|_| kill(pid, signal))
-            .map_err(|e| DriverError::Signal(e.to_string()))?;
+        killpg(pid, signal).or_else(|_| kill(pid, signal)).map_err(|e| DriverError::Signal(e.to_string()))?;
     }
     let deadline = Instant::now() + timeout;
     while running(handle.pid) && Instant::now() < deadline {

@@ -15,25 +15,15 @@ impl Driver for RawExecDriver {
     }
 
     fn fingerprint(&self) -> DriverInfo {
-        DriverInfo {
-            detected: true,
-            healthy: true,
-            health_description: "Healthy".into(),
-            ..DriverInfo::default()
-        }
+        DriverInfo { detected: true, healthy: true, health_description: "Healthy".into(), ..DriverInfo::default() }
     }
 
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
         let identity = cfg.user.as_deref().map(Identity::lookup).transpose()?;
         // No memory limit for raw_exec: the cgroup only tracks the process tree.
-        let limits = Limits {
-            memory_bytes: u64::MAX / 2,
-            cpu_mhz: cfg.resources.cpu_mhz,
-        };
+        let limits = Limits { memory_bytes: u64::MAX / 2, cpu_mhz: cfg.resources.cpu_mhz };
         let cgroup = match cgroup::detect() {
-            Some(version) if nix::unistd::geteuid().is_root() => {
-                Cgroup::create(version, &cfg.id, &limits).ok()
-            }
+            Some(version) if nix::unistd::geteuid().is_root() => Cgroup::create(version, &cfg.id, &limits).ok(),
             _ => None,
         };
         process::spawn(self.name(), cfg, cgroup.as_ref(), identity).inspect_err(|_| {
@@ -47,12 +37,7 @@ impl Driver for RawExecDriver {
         process::wait(handle)
     }
 
-    fn stop(
-        &self,
-        handle: &TaskHandle,
-        signal: &str,
-        timeout: Duration,
-    ) -> Result<(), DriverError> {
+    fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
         process::stop(handle, signal::parse(signal)?, timeout)
     }
 

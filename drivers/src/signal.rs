@@ -9,11 +9,7 @@ pub fn parse(name: &str) -> Result<Signal, DriverError> {
         return Ok(Signal::SIGTERM);
     }
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&full).map_err(|_| DriverError::UnknownSignal(name.to_string()))
 }
 

@@ -10,10 +10,7 @@ pub async fn handle(ctx: &ApiContext, method: &str, rest: &[&str]) -> ApiRespons
         ("GET", ["self"]) => agent_self(ctx),
         ("GET", ["health"]) => health(ctx),
         ("GET", ["members"]) => members(ctx),
-        _ => ApiResponse::error(
-            404,
-            format!("no such endpoint: {method} /v1/agent/{}", rest.join("/")),
-        ),
+        _ => ApiResponse::error(404, format!("no such endpoint: {method} /v1/agent/{}", rest.join("/"))),
     }
 }
 
@@ -40,11 +37,7 @@ fn member(ctx: &ApiContext) -> serde_json::Value {
 
 fn agent_self(ctx: &ApiContext) -> ApiResponse {
     let m = &ctx.member;
-    let node_id = ctx
-        .client
-        .as_ref()
-        .map(|c| c.node_id().to_string())
-        .unwrap_or_default();
+    let node_id = ctx.client.as_ref().map(|c| c.node_id().to_string()).unwrap_or_default();
     ApiResponse::json(&json!({
         "config": {
             "Region": m.region,
@@ -104,11 +97,7 @@ fn members(ctx: &ApiContext) -> ApiResponse {
 
 /// `/v1/status/leader`, `/v1/status/peers` and `/v1/regions`.
 pub fn handle_status(ctx: &ApiContext, segments: &[&str]) -> ApiResponse {
-    let leader = ctx
-        .server
-        .as_ref()
-        .filter(|s| s.raft_status().leader_id != 0)
-        .map(|_| rpc_addr(ctx));
+    let leader = ctx.server.as_ref().filter(|s| s.raft_status().leader_id != 0).map(|_| rpc_addr(ctx));
     match segments {
         ["status", "leader"] => ApiResponse::json(&leader.unwrap_or_default()),
         ["status", "peers"] => ApiResponse::json(&leader.into_iter().collect::<Vec<_>>()),

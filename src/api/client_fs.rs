@@ -11,47 +11,26 @@ const MAX_READ: u64 = 4 << 20;
 
 pub async fn logs(ctx: &ApiContext, alloc_id: &str, req: &ApiRequest) -> ApiResponse {
     let Some(client) = &ctx.client else {
-        return ApiResponse::error(
-            400,
-            "this agent runs no client; ask the node that runs the allocation",
-        );
+        return ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation");
     };
     let Some(task) = req.query.get("task").filter(|t| !t.is_empty()) else {
         return ApiResponse::error(400, "query parameter \"task\" is required");
     };
     if task.contains('/') || task.contains("..") {
-        return ApiResponse::error(
-            400,
-            format!("query parameter \"task\": invalid task name {task:?}"),
-        );
+        return ApiResponse::error(400, format!("query parameter \"task\": invalid task name {task:?}"));
     }
-    let stream = req
-        .query
-        .get("type")
-        .map(String::as_str)
-        .unwrap_or("stdout");
+    let stream = req.query.get("type").map(String::as_str).unwrap_or("stdout");
     if stream != "stdout" && stream != "stderr" {
-        return ApiResponse::error(
-            400,
-            format!("query parameter \"type\": must be stdout or stderr, got {stream:?}"),
-        );
+        return ApiResponse::error(400, format!("query parameter \"type\": must be stdout or stderr, got {stream:?}"));
     }
     let offset: u64 = match req.query.get("offset").map(|o| o.parse()) {
         None => 0,
         Some(Ok(o)) => o,
-        Some(Err(_)) => {
-            return ApiResponse::error(
-                400,
-                "query parameter \"offset\": expected a non-negative integer",
-            )
-        }
+        Some(Err(_)) => return ApiResponse::error(400, "query parameter \"offset\": expected a non-negative integer"),
     };
     let from_end = req.query.get("origin").is_some_and(|o| o == "end");
     let Some(alloc_dir) = client.alloc_dir(alloc_id) else {
-        return ApiResponse::error(
-            404,
-            format!("allocation {alloc_id:?} is not running on this node"),
-        );
+        return ApiResponse::error(404, format!("allocation {alloc_id:?} is not running on this node"));
     };
     let relative = format!("alloc/logs/{task}.{stream}.0");
     let path = alloc_dir.join(&relative);
@@ -59,9 +38,7 @@ pub async fn logs(ctx: &ApiContext, alloc_id: &str, req: &ApiRequest) -> ApiResp
     match read {
         Ok((data, end)) if super::query::flag(&req.query, "plain") => {
             let mut response = ApiResponse::bytes(data, "text/plain; charset=utf-8");
-            response
-                .headers
-                .push(("X-Rove-Log-Offset".into(), end.to_string()));
+            response.headers.push(("X-Rove-Log-Offset".into(), end.to_string()));
             response
         }
         Ok((data, end)) => ApiResponse::json(&serde_json::json!({
@@ -78,18 +55,10 @@ pub async fn logs(ctx: &ApiContext, alloc_id: &str, req: &ApiRequest) -> ApiResp
 
 /// Reads from `offset` (from the start, or back from the end), returning the bytes and the
 /// file offset just past them.
-fn read_range(
-    path: &std::path::Path,
-    offset: u64,
-    from_end: bool,
-) -> std::io::Result<(Vec<u8>, u64)> {
+fn read_range(path: &std::path::Path, offset: u64, from_end: bool) -> std::io::Result<(Vec<u8>, u64)> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let start = if from_end {
-        len.saturating_sub(offset)
-    } else {
-        offset.min(len)
-    };
+    let start = if from_end { len.saturating_sub(offset) } else { offset.min(len) };
     let take = (len - start).min(MAX_READ);
     file.seek(SeekFrom::Start(start))?;
     let mut data = Vec::with_capacity(take as usize);

@@ -44,35 +44,20 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ApiContext>) {
     }
 }
 
-async fn handle(
-    ctx: &ApiContext,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn handle(ctx: &ApiContext, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
     let method = req.method().to_string();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "/".into());
-    let response = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    let response = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(body) => {
             let api_request = ApiRequest::parse(&method, &path_and_query, body.to_bytes().to_vec());
             log::debug!(target: "http", "{method} {path_and_query}");
             route(ctx, api_request).await
         }
-        Err(e) => super::ApiResponse::error(
-            400,
-            format!("request body: {e} (limit {MAX_BODY_BYTES} bytes)"),
-        ),
+        Err(e) => super::ApiResponse::error(400, format!("request body: {e} (limit {MAX_BODY_BYTES} bytes)")),
     };
     let mut builder = hyper::Response::builder().status(response.status);
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder
-        .body(Full::new(Bytes::from(response.body)))
-        .expect("status and headers are valid")
+    builder.body(Full::new(Bytes::from(response.body))).expect("status and headers are valid")
 }

@@ -42,13 +42,7 @@ pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> Ap
     };
     if let Some(id) = path_id {
         if request.job.id != id {
-            return ApiResponse::error(
-                400,
-                format!(
-                    "job ID {:?} does not match the path's {id:?}",
-                    request.job.id
-                ),
-            );
+            return ApiResponse::error(400, format!("job ID {:?} does not match the path's {id:?}", request.job.id));
         }
     }
     match server.register_job(request.job).await {
@@ -57,16 +51,8 @@ pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> Ap
     }
 }
 
-pub async fn deregister(
-    server: &Server,
-    namespace: &str,
-    id: &str,
-    query: &BTreeMap<String, String>,
-) -> ApiResponse {
-    match server
-        .deregister_job(namespace, id, super::query::flag(query, "purge"))
-        .await
-    {
+pub async fn deregister(server: &Server, namespace: &str, id: &str, query: &BTreeMap<String, String>) -> ApiResponse {
+    match server.deregister_job(namespace, id, super::query::flag(query, "purge")).await {
         Ok(response) => ApiResponse::indexed(&response, response.index),
         Err(e) => e.into(),
     }

@@ -17,22 +17,16 @@ pub struct QueryOptions {
 /// Parses `?prefix=&namespace=&index=&wait=`; a bad value is an error naming the parameter.
 pub fn parse(query: &BTreeMap<String, String>) -> Result<QueryOptions, String> {
     let min_index = match query.get("index") {
-        Some(v) => v
-            .parse()
-            .map_err(|_| format!("query parameter \"index\": expected an integer, got {v:?}"))?,
+        Some(v) => v.parse().map_err(|_| format!("query parameter \"index\": expected an integer, got {v:?}"))?,
         None => 0,
     };
     let wait = match query.get("wait") {
-        Some(v) => parse_wait(v)
-            .ok_or_else(|| format!("query parameter \"wait\": invalid duration {v:?}"))?,
+        Some(v) => parse_wait(v).ok_or_else(|| format!("query parameter \"wait\": invalid duration {v:?}"))?,
         None => DEFAULT_WAIT,
     };
     Ok(QueryOptions {
         prefix: query.get("prefix").cloned().unwrap_or_default(),
-        namespace: query
-            .get("namespace")
-            .cloned()
-            .unwrap_or_else(|| crate::structs::DEFAULT_NAMESPACE.into()),
+        namespace: query.get("namespace").cloned().unwrap_or_else(|| crate::structs::DEFAULT_NAMESPACE.into()),
         min_index,
         wait: wait.min(MAX_WAIT),
     })
@@ -48,7 +42,5 @@ fn parse_wait(value: &str) -> Option<Duration> {
 
 /// Whether a boolean query flag is set (`?purge=true`, `?plain=1`, bare `?stale`).
 pub fn flag(query: &BTreeMap<String, String>, name: &str) -> bool {
-    query
-        .get(name)
-        .is_some_and(|v| v.is_empty() || v == "true" || v == "1")
+    query.get(name).is_some_and(|v| v.is_empty() || v == "true" || v == "1")
 }

@@ -9,18 +9,10 @@ use crate::structs::{AllocListStub, JobListStub, NodeListStub};
 use serde::Serialize;
 
 async fn snapshot(server: &Server, query: &QueryOptions, table: Table) -> Snapshot {
-    server
-        .state
-        .wait_for(table, query.min_index, query.wait)
-        .await
+    server.state.wait_for(table, query.min_index, query.wait).await
 }
 
-fn found_or_404<T: Serialize>(
-    value: Option<T>,
-    what: &str,
-    snap: &Snapshot,
-    table: Table,
-) -> ApiResponse {
+fn found_or_404<T: Serialize>(value: Option<T>, what: &str, snap: &Snapshot, table: Table) -> ApiResponse {
     match value {
         Some(v) => ApiResponse::indexed(&v, snap.index(table)),
         None => ApiResponse::error(404, format!("{what} not found")),
@@ -53,12 +45,7 @@ pub async fn jobs(server: &Server, q: &QueryOptions) -> ApiResponse {
 
 pub async fn job(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
     let snap = snapshot(server, q, Table::Jobs).await;
-    found_or_404(
-        snap.job(&q.namespace, id),
-        &format!("job {id:?}"),
-        &snap,
-        Table::Jobs,
-    )
+    found_or_404(snap.job(&q.namespace, id), &format!("job {id:?}"), &snap, Table::Jobs)
 }
 
 pub async fn job_summary(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
@@ -69,11 +56,8 @@ pub async fn job_summary(server: &Server, q: &QueryOptions, id: &str) -> ApiResp
 
 pub async fn job_allocations(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
     let snap = snapshot(server, q, Table::Allocs).await;
-    let stubs: Vec<AllocListStub> = snap
-        .allocs_by_job(&q.namespace, id)
-        .iter()
-        .map(|a| AllocListStub::from(a.as_ref()))
-        .collect();
+    let stubs: Vec<AllocListStub> =
+        snap.allocs_by_job(&q.namespace, id).iter().map(|a| AllocListStub::from(a.as_ref())).collect();
     ApiResponse::indexed(&stubs, snap.index(Table::Allocs))
 }
 
@@ -86,21 +70,13 @@ pub async fn job_evaluations(server: &Server, q: &QueryOptions, id: &str) -> Api
 
 pub async fn allocations(server: &Server, q: &QueryOptions) -> ApiResponse {
     let snap = snapshot(server, q, Table::Allocs).await;
-    let stubs: Vec<AllocListStub> = snap
-        .allocs_by_prefix(&q.prefix)
-        .map(|a| AllocListStub::from(a.as_ref()))
-        .collect();
+    let stubs: Vec<AllocListStub> = snap.allocs_by_prefix(&q.prefix).map(|a| AllocListStub::from(a.as_ref())).collect();
     ApiResponse::indexed(&stubs, snap.index(Table::Allocs))
 }
 
 pub async fn allocation(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
     let snap = snapshot(server, q, Table::Allocs).await;
-    found_or_404(
-        snap.alloc(id),
-        &format!("allocation {id:?}"),
-        &snap,
-        Table::Allocs,
-    )
+    found_or_404(snap.alloc(id), &format!("allocation {id:?}"), &snap, Table::Allocs)
 }
 
 pub async fn evaluations(server: &Server, q: &QueryOptions) -> ApiResponse {
@@ -111,12 +87,7 @@ pub async fn evaluations(server: &Server, q: &QueryOptions) -> ApiResponse {
 
 pub async fn evaluation(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
     let snap = snapshot(server, q, Table::Evals).await;
-    found_or_404(
-        snap.eval(id),
-        &format!("evaluation {id:?}"),
-        &snap,
-        Table::Evals,
-    )
+    found_or_404(snap.eval(id), &format!("evaluation {id:?}"), &snap, Table::Evals)
 }
 
 pub async fn nodes(server: &Server, q: &QueryOptions) -> ApiResponse {
@@ -129,16 +100,8 @@ pub async fn nodes(server: &Server, q: &QueryOptions) -> ApiResponse {
             datacenter: n.datacenter.clone(),
             node_class: n.node_class.clone(),
             node_pool: n.node_pool.clone(),
-            address: n
-                .attributes
-                .get("unique.network.ip-address")
-                .cloned()
-                .unwrap_or_default(),
-            version: n
-                .attributes
-                .get("nomad.version")
-                .cloned()
-                .unwrap_or_default(),
+            address: n.attributes.get("unique.network.ip-address").cloned().unwrap_or_default(),
+            version: n.attributes.get("nomad.version").cloned().unwrap_or_default(),
             drivers: n.drivers.clone(),
             status: n.status,
             status_description: n.status_description.clone(),

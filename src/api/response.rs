@@ -21,15 +21,9 @@ impl ApiResponse {
     /// A JSON body with `X-Nomad-Index` and the leader headers of a consistent read.
     pub fn indexed<T: Serialize + ?Sized>(value: &T, index: u64) -> ApiResponse {
         let mut response = ApiResponse::json(value);
-        response
-            .headers
-            .push(("X-Nomad-Index".into(), index.max(1).to_string()));
-        response
-            .headers
-            .push(("X-Nomad-KnownLeader".into(), "true".into()));
-        response
-            .headers
-            .push(("X-Nomad-LastContact".into(), "0".into()));
+        response.headers.push(("X-Nomad-Index".into(), index.max(1).to_string()));
+        response.headers.push(("X-Nomad-KnownLeader".into(), "true".into()));
+        response.headers.push(("X-Nomad-LastContact".into(), "0".into()));
         response
     }
 
@@ -40,11 +34,7 @@ impl ApiResponse {
     }
 
     pub fn bytes(body: Vec<u8>, content_type: &str) -> ApiResponse {
-        ApiResponse {
-            status: 200,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body,
-        }
+        ApiResponse { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body }
     }
 }
 

@@ -24,19 +24,13 @@ impl ApiRequest {
         if self.query.is_empty() {
             return self.path.clone();
         }
-        let query: Vec<String> = self
-            .query
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
+        let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
         format!("{}?{}", self.path, query.join("&"))
     }
 
     /// Splits `path?query` with percent-decoding.
     pub fn parse(method: &str, path_and_query: &str, body: Vec<u8>) -> ApiRequest {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let query = query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -45,12 +39,7 @@ impl ApiRequest {
                 (decode(k), decode(v))
             })
             .collect();
-        ApiRequest {
-            method: method.to_string(),
-            path: decode(path),
-            query,
-            body,
-        }
+        ApiRequest { method: method.to_string(), path: decode(path), query, body }
     }
 }
 
@@ -58,9 +47,7 @@ impl ApiRequest {
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -118,12 +105,8 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     let method = req.method.as_str();
     match segments.as_slice() {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
-        ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => {
-            client_fs::logs(ctx, alloc_id, &req).await
-        }
-        ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => {
-            agent::handle_status(ctx, &segments[1..])
-        }
+        ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => client_fs::logs(ctx, alloc_id, &req).await,
+        ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => agent::handle_status(ctx, &segments[1..]),
         _ => match &ctx.server {
             Some(server) => server_route(server, method, &segments, &req).await,
             None => forward(ctx, req).await,
@@ -131,12 +114,7 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     }
 }
 
-async fn server_route(
-    server: &Server,
-    method: &str,
-    segments: &[&str],
-    req: &ApiRequest,
-) -> ApiResponse {
+async fn server_route(server: &Server, method: &str, segments: &[&str], req: &ApiRequest) -> ApiResponse {
     let query = match super::query::parse(&req.query) {
         Ok(q) => q,
         Err(e) => return ApiResponse::error(400, e),
@@ -147,15 +125,9 @@ async fn server_route(
         ("PUT" | "POST", ["v1", "jobs", "parse"]) => jobs::parse(&req.body),
         ("GET", ["v1", "job", id]) => reads::job(server, &query, id).await,
         ("PUT" | "POST", ["v1", "job", id]) => jobs::register(server, &req.body, Some(id)).await,
-        ("DELETE", ["v1", "job", id]) => {
-            jobs::deregister(server, &query.namespace, id, &req.query).await
-        }
-        ("GET", ["v1", "job", id, "allocations"]) => {
-            reads::job_allocations(server, &query, id).await
-        }
-        ("GET", ["v1", "job", id, "evaluations"]) => {
-            reads::job_evaluations(server, &query, id).await
-        }
+        ("DELETE", ["v1", "job", id]) => jobs::deregister(server, &query.namespace, id, &req.query).await,
+        ("GET", ["v1", "job", id, "allocations"]) => reads::job_allocations(server, &query, id).await,
+        ("GET", ["v1", "job", id, "evaluations"]) => reads::job_evaluations(server, &query, id).await,
         ("GET", ["v1", "job", id, "summary"]) => reads::job_summary(server, &query, id).await,
         ("GET", ["v1", "allocations"]) => reads::allocations(server, &query).await,
         ("GET", ["v1", "allocation", id]) => reads::allocation(server, &query, id).await,
@@ -163,30 +135,17 @@ async fn server_route(
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,
         ("GET", ["v1", "node", id]) => reads::node(server, &query, id).await,
-        (_, ["v1", ..]) => {
-            ApiResponse::error(404, format!("no such endpoint: {method} {}", req.path))
-        }
+        (_, ["v1", ..]) => ApiResponse::error(404, format!("no such endpoint: {method} {}", req.path)),
         _ => ApiResponse::error(404, format!("no such path: {}", req.path)),
     }
 }
 
 /// Runs a server endpoint on a server, for an agent that is only a client.
 async fn forward(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
-    let request = Request::HttpForward {
-        method: req.method.clone(),
-        path_and_query: req.path_and_query(),
-        body: req.body,
-    };
+    let request =
+        Request::HttpForward { method: req.method.clone(), path_and_query: req.path_and_query(), body: req.body };
     match ctx.servers.call(&request, Duration::from_secs(660)).await {
-        Ok(Response::Http {
-            status,
-            headers,
-            body,
-        }) => ApiResponse {
-            status,
-            headers,
-            body,
-        },
+        Ok(Response::Http { status, headers, body }) => ApiResponse { status, headers, body },
         Ok(_) => ApiResponse::error(500, "unexpected answer from server"),
         Err(e) => ApiResponse::error(500, format!("forwarding to a server: {e}")),
     }

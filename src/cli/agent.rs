@@ -57,21 +57,14 @@ impl AgentArgs {
 }
 
 pub fn run(args: AgentArgs) -> CliResult {
-    let mut partial = if args.dev {
-        PartialConfig::dev()
-    } else {
-        PartialConfig::default()
-    };
+    let mut partial = if args.dev { PartialConfig::dev() } else { PartialConfig::default() };
     for path in &args.configs {
         partial.merge(load_path(path)?);
     }
     partial.merge(args.flags());
     let config = partial.resolve();
     let Some(level) = crate::logging::parse_level(&config.log_level) else {
-        bail!(
-            "-log-level: {:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR)",
-            config.log_level
-        );
+        bail!("-log-level: {:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR)", config.log_level);
     };
     crate::logging::init(level);
     crate::agent::run(config, args.dev)?;

@@ -46,20 +46,9 @@ pub enum AllocCommand {
 pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
         AllocCommand::Status { alloc, json, api } => status(&api.client()?, &alloc, json).await,
-        AllocCommand::Logs {
-            alloc,
-            task,
-            stderr,
-            follow,
-            tail,
-            lines,
-            api,
-        } => {
-            let options = LogOptions {
-                stream: if stderr { "stderr" } else { "stdout" },
-                follow,
-                tail: tail.then_some(lines),
-            };
+        AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
+            let options =
+                LogOptions { stream: if stderr { "stderr" } else { "stdout" }, follow, tail: tail.then_some(lines) };
             logs(&api.client()?, &alloc, task, options).await
         }
     }
@@ -106,16 +95,7 @@ fn print_task(alloc: &Allocation, name: &str, state: &TaskState) {
     println!("\nTask {name:?} is {:?}", state.state);
     if let Some(r) = alloc.allocated_resources.tasks.get(name) {
         println!("Task Resources:");
-        println!(
-            "{}",
-            table(
-                &["CPU", "Memory"],
-                &[vec![
-                    format!("{} MHz", r.cpu),
-                    format!("{} MiB", r.memory_mb)
-                ]]
-            )
-        );
+        println!("{}", table(&["CPU", "Memory"], &[vec![format!("{} MHz", r.cpu), format!("{} MiB", r.memory_mb)]]));
     }
     let when = |t: i64| if t > 0 { timestamp(t) } else { "N/A".into() };
     println!("\nTask Events:");
@@ -133,13 +113,7 @@ fn print_task(alloc: &Allocation, name: &str, state: &TaskState) {
         .events
         .iter()
         .rev()
-        .map(|e| {
-            vec![
-                timestamp(e.time),
-                e.event_type.clone(),
-                e.display_message.clone(),
-            ]
-        })
+        .map(|e| vec![timestamp(e.time), e.event_type.clone(), e.display_message.clone()])
         .collect();
     println!("{}", table(&["Time", "Type", "Description"], &rows));
 }
@@ -151,12 +125,7 @@ struct LogOptions {
 }
 
 /// Reads logs from the node that runs the allocation, as Nomad's CLI does.
-async fn logs(
-    api: &ApiClient,
-    prefix: &str,
-    task: Option<String>,
-    options: LogOptions,
-) -> CliResult {
+async fn logs(api: &ApiClient, prefix: &str, task: Option<String>, options: LogOptions) -> CliResult {
     let alloc = lookup::alloc(api, prefix).await?;
     let tasks: Vec<String> = alloc
         .job
@@ -166,32 +135,22 @@ async fn logs(
         .unwrap_or_default();
     let task = match task {
         Some(t) if tasks.contains(&t) => t,
-        Some(t) => bail!(
-            "Could not find task named {t:?}; the allocation has: {}",
-            tasks.join(", ")
-        ),
+        Some(t) => bail!("Could not find task named {t:?}; the allocation has: {}", tasks.join(", ")),
         None if tasks.len() == 1 => tasks[0].clone(),
-        None => bail!(
-            "Allocation {:?} has several tasks; please specify one of: {}",
-            short_id(&alloc.id),
-            tasks.join(", ")
-        ),
+        None => {
+            bail!("Allocation {:?} has several tasks; please specify one of: {}", short_id(&alloc.id), tasks.join(", "))
+        }
     };
     let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
-    let node_api = if node.http_addr.is_empty() {
-        api.clone()
-    } else {
-        ApiClient::new(&format!("http://{}", node.http_addr))?
-    };
+    let node_api =
+        if node.http_addr.is_empty() { api.clone() } else { ApiClient::new(&format!("http://{}", node.http_addr))? };
     let base = format!(
         "/v1/client/fs/logs/{}?task={}&type={}&plain=true",
         alloc.id,
         crate::api::percent_encode(&task),
         options.stream
     );
-    let first = node_api
-        .request("GET", &format!("{base}&origin=start&offset=0"), None)
-        .await?;
+    let first = node_api.request("GET", &format!("{base}&origin=start&offset=0"), None).await?;
     let mut offset = first.body.len() as u64;
     let text = String::from_utf8_lossy(&first.body);
     let shown = match options.tail {
@@ -200,16 +159,16 @@ async fn logs(
     };
     print!("{shown}");
     std::io::stdout().flush()?;
-    while options.follow {
+    if !options.follow {
+        return Ok(Outcome::Success);
+    }
+    loop {
         smol::Timer::after(Duration::from_millis(500)).await;
-        let next = node_api
-            .request("GET", &format!("{base}&origin=start&offset={offset}"), None)
-            .await?;
+        let next = node_api.request("GET", &format!("{base}&origin=start&offset={offset}"), None).await?;
         offset += next.body.len() as u64;
         std::io::stdout().write_all(&next.body)?;
         std::io::stdout().flush()?;
     }
-    Ok(Outcome::Success)
 }
 
 fn last_lines(text: &str, n: usize) -> String {

@@ -17,19 +17,13 @@ pub enum ApiError {
     #[error("invalid address {0:?}: expected http://host:port")]
     BadAddress(String),
     #[error("error querying {address}: {source}")]
-    Connect {
-        address: String,
-        source: std::io::Error,
-    },
+    Connect { address: String, source: std::io::Error },
     #[error("error talking to {address}: {message}")]
     Http { address: String, message: String },
     #[error("unexpected response code {status}: {message}")]
     Status { status: u16, message: String },
     #[error("decoding response from {path}: {source}")]
-    Decode {
-        path: String,
-        source: serde_json::Error,
-    },
+    Decode { path: String, source: serde_json::Error },
 }
 
 impl ApiError {
@@ -56,57 +50,30 @@ impl ApiClient {
             .strip_prefix("http://")
             .filter(|h| !h.is_empty() && !h.contains('/'))
             .ok_or_else(|| ApiError::BadAddress(address.to_string()))?;
-        let host_port = if host_port.contains(':') {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:4646")
-        };
-        Ok(ApiClient {
-            address: trimmed.to_string(),
-            host_port,
-        })
+        let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:4646") };
+        Ok(ApiClient { address: trimmed.to_string(), host_port })
     }
 
     pub fn address(&self) -> &str {
         &self.address
     }
 
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<ApiResponse, ApiError> {
+    pub async fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<ApiResponse, ApiError> {
         let exchange = self.exchange(method, path, body);
         let expired = async {
             smol::Timer::after(REQUEST_TIMEOUT).await;
-            Err(ApiError::Http {
-                address: self.address.clone(),
-                message: "timed out".into(),
-            })
+            Err(ApiError::Http { address: self.address.clone(), message: "timed out".into() })
         };
         smol::future::or(exchange, expired).await
     }
 
-    async fn exchange(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<ApiResponse, ApiError> {
-        let http_err = |e: hyper::Error| ApiError::Http {
-            address: self.address.clone(),
-            message: e.to_string(),
-        };
+    async fn exchange(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<ApiResponse, ApiError> {
+        let http_err = |e: hyper::Error| ApiError::Http { address: self.address.clone(), message: e.to_string() };
         let stream = TcpStream::connect(&self.host_port)
             .await
-            .map_err(|source| ApiError::Connect {
-                address: self.address.clone(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(FuturesIo::new(stream))
-            .await
-            .map_err(http_err)?;
+            .map_err(|source| ApiError::Connect { address: self.address.clone(), source })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(FuturesIo::new(stream)).await.map_err(http_err)?;
         let conn = smol::spawn(conn);
         let request = hyper::Request::builder()
             .method(method)
@@ -114,10 +81,7 @@ impl ApiClient {
             .header("Host", &self.host_port)
             .header("Content-Type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ApiError::Http {
-                address: self.address.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ApiError::Http { address: self.address.clone(), message: e.to_string() })?;
         let response = sender.send_request(request).await.map_err(http_err)?;
         let status = response.status().as_u16();
         let index = response
@@ -126,13 +90,7 @@ impl ApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(http_err)?
-            .to_bytes()
-            .to_vec();
+        let body = response.into_body().collect().await.map_err(http_err)?.to_bytes().to_vec();
         drop(conn);
         if !(200..300).contains(&status) {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -150,11 +108,7 @@ impl ApiClient {
         Ok((value, response.index))
     }
 
-    pub async fn put<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ApiError> {
+    pub async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ApiError> {
         let payload = serde_json::to_vec(body).expect("request bodies serialize to JSON");
         let response = self.request("PUT", path, Some(payload)).await?;
         decode(path, &response.body)
@@ -167,10 +121,7 @@ impl ApiClient {
 }
 
 fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|source| ApiError::Decode {
-        path: path.to_string(),
-        source,
-    })
+    serde_json::from_slice(body).map_err(|source| ApiError::Decode { path: path.to_string(), source })
 }
 
 #[cfg(test)]
@@ -179,14 +130,8 @@ mod tests {
 
     #[test]
     fn addresses_are_validated() {
-        assert_eq!(
-            ApiClient::new("http://127.0.0.1:4646/").unwrap().host_port,
-            "127.0.0.1:4646"
-        );
-        assert_eq!(
-            ApiClient::new("http://example").unwrap().host_port,
-            "example:4646"
-        );
+        assert_eq!(ApiClient::new("http://127.0.0.1:4646/").unwrap().host_port, "127.0.0.1:4646");
+        assert_eq!(ApiClient::new("http://example").unwrap().host_port, "example:4646");
         assert!(ApiClient::new("127.0.0.1:4646").is_err());
         assert!(ApiClient::new("https://x:1").is_err());
     }

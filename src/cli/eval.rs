@@ -50,10 +50,7 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
             ("Job ID", eval.job_id.clone()),
             ("Node ID", or_none(&short_id(&eval.node_id))),
             ("Priority", eval.priority.to_string()),
-            (
-                "Placement Failures",
-                (!eval.failed_tg_allocs.is_empty()).to_string()
-            ),
+            ("Placement Failures", (!eval.failed_tg_allocs.is_empty()).to_string()),
             ("Previous Eval", or_none(&short_id(&eval.previous_eval))),
             ("Blocked Eval", or_none(&short_id(&eval.blocked_eval))),
         ])

@@ -17,32 +17,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         let line: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == cells.len() {
-                    c.to_string()
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
+            .map(|(i, c)| if i + 1 == cells.len() { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
             .collect();
         line.join("  ").trim_end().to_string()
     };
     let mut out = vec![render(header.to_vec())];
-    out.extend(
-        rows.iter()
-            .map(|r| render(r.iter().map(String::as_str).collect())),
-    );
+    out.extend(rows.iter().map(|r| render(r.iter().map(String::as_str).collect())));
     out.join("\n")
 }
 
 /// `Key = Value` lines with the `=` signs aligned.
 pub fn key_values(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k:<width$} = {v}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    pairs.iter().map(|(k, v)| format!("{k:<width$} = {v}")).collect::<Vec<_>>().join("\n")
 }
 
 /// The first 8 characters of an ID, as Nomad shows them.
@@ -63,10 +50,7 @@ pub fn ago(nanos: i64) -> String {
     if nanos <= 0 {
         return "<none>".into();
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
     let secs = ((now - nanos) / 1_000_000_000).max(0);
     let text = match secs {
         s if s < 60 => format!("{s}s"),
@@ -83,18 +67,9 @@ mod tests {
 
     #[test]
     fn tables_align_and_timestamps_are_utc() {
-        let out = table(
-            &["ID", "Status"],
-            &[
-                vec!["abc".into(), "running".into()],
-                vec!["a".into(), "dead".into()],
-            ],
-        );
+        let out = table(&["ID", "Status"], &[vec!["abc".into(), "running".into()], vec!["a".into(), "dead".into()]]);
         assert_eq!(out, "ID   Status\nabc  running\na    dead");
-        assert_eq!(
-            key_values(&[("ID", "x".into()), ("Status", "y".into())]),
-            "ID     = x\nStatus = y"
-        );
+        assert_eq!(key_values(&[("ID", "x".into()), ("Status", "y".into())]), "ID     = x\nStatus = y");
         assert_eq!(timestamp(0), "<none>");
         assert_eq!(short_id("0123456789"), "01234567");
     }

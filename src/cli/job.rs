@@ -9,7 +9,7 @@ use crate::structs::{AllocListStub, Job, JobListStub, JobSummary};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const EXAMPLE_FILE: &str = "example.nomad.hcl";
 const EXAMPLE_JOB: &str = include_str!("example.nomad.hcl");
@@ -81,42 +81,21 @@ struct JobEnvelope {
 pub async fn run(cmd: JobCommand) -> CliResult {
     match cmd {
         JobCommand::Init { file } => init(&file),
-        JobCommand::Run {
-            file,
-            detach,
-            output,
-            api,
-        } => run_job(&file, detach, output, &api).await,
-        JobCommand::Status {
-            job: None,
-            json,
-            api,
-        } => list(&api.client()?, json).await,
-        JobCommand::Status {
-            job: Some(prefix),
-            json,
-            api,
-        } => status(&api.client()?, &prefix, json).await,
-        JobCommand::Stop {
-            job,
-            purge,
-            detach,
-            yes: _,
-            api,
-        } => stop(&api.client()?, &job, purge, detach).await,
+        JobCommand::Run { file, detach, output, api } => run_job(&file, detach, output, &api).await,
+        JobCommand::Status { job: None, json, api } => list(&api.client()?, json).await,
+        JobCommand::Status { job: Some(prefix), json, api } => status(&api.client()?, &prefix, json).await,
+        JobCommand::Stop { job, purge, detach, yes: _, api } => stop(&api.client()?, &job, purge, detach).await,
         JobCommand::Inspect { job, json: _, api } => {
             let api = api.client()?;
             let stub = lookup::job(&api, &job).await?;
-            let (job, _): (Job, _) = api
-                .get(&format!("/v1/job/{}", percent_encode(&stub.id)))
-                .await?;
+            let (job, _): (Job, _) = api.get(&format!("/v1/job/{}", percent_encode(&stub.id))).await?;
             print_json(&JobEnvelope { job });
             Ok(Outcome::Success)
         }
     }
 }
 
-fn init(file: &PathBuf) -> CliResult {
+fn init(file: &Path) -> CliResult {
     if file.exists() {
         bail!("Job file {:?} already exists", file.display().to_string());
     }
@@ -125,7 +104,7 @@ fn init(file: &PathBuf) -> CliResult {
     Ok(Outcome::Success)
 }
 
-async fn run_job(file: &PathBuf, detach: bool, output: bool, api: &ApiArgs) -> CliResult {
+async fn run_job(file: &Path, detach: bool, output: bool, api: &ApiArgs) -> CliResult {
     let job = crate::jobspec::parse_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
     if output {
         print_json(&JobEnvelope { job });
@@ -160,10 +139,7 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
                 ]
             })
             .collect();
-        println!(
-            "{}",
-            table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows)
-        );
+        println!("{}", table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows));
     }
     Ok(Outcome::Success)
 }
@@ -173,8 +149,7 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
     let id = percent_encode(&stub.id);
     let (job, _): (Job, _) = api.get(&format!("/v1/job/{id}")).await?;
     let (summary, _): (JobSummary, _) = api.get(&format!("/v1/job/{id}/summary")).await?;
-    let (mut allocs, _): (Vec<AllocListStub>, _) =
-        api.get(&format!("/v1/job/{id}/allocations")).await?;
+    let (mut allocs, _): (Vec<AllocListStub>, _) = api.get(&format!("/v1/job/{id}/allocations")).await?;
     if json {
         print_json(&job);
         return Ok(Outcome::Success);
@@ -190,14 +165,7 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
             ("Datacenters", job.datacenters.join(",")),
             ("Namespace", job.namespace.clone()),
             ("Node Pool", job.node_pool.clone()),
-            (
-                "Status",
-                if job.stop {
-                    "dead (stopped)".into()
-                } else {
-                    job.status.to_string()
-                }
-            ),
+            ("Status", if job.stop { "dead (stopped)".into() } else { job.status.to_string() }),
             ("Periodic", "false".into()),
             ("Parameterized", "false".into()),
         ])
@@ -210,29 +178,14 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
             [group.clone()]
                 .into_iter()
                 .chain(
-                    [
-                        s.queued, s.starting, s.running, s.failed, s.complete, s.lost, s.unknown,
-                    ]
-                    .map(|n| n.to_string()),
+                    [s.queued, s.starting, s.running, s.failed, s.complete, s.lost, s.unknown].map(|n| n.to_string()),
                 )
                 .collect()
         })
         .collect();
     println!(
         "{}",
-        table(
-            &[
-                "Task Group",
-                "Queued",
-                "Starting",
-                "Running",
-                "Failed",
-                "Complete",
-                "Lost",
-                "Unknown"
-            ],
-            &rows
-        )
+        table(&["Task Group", "Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown"], &rows)
     );
     println!("\nAllocations");
     if allocs.is_empty() {
@@ -261,28 +214,12 @@ pub fn alloc_table(allocs: &[AllocListStub]) -> String {
             ]
         })
         .collect();
-    table(
-        &[
-            "ID",
-            "Node ID",
-            "Task Group",
-            "Version",
-            "Desired",
-            "Status",
-            "Created",
-            "Modified",
-        ],
-        &rows,
-    )
+    table(&["ID", "Node ID", "Task Group", "Version", "Desired", "Status", "Created", "Modified"], &rows)
 }
 
 async fn stop(api: &ApiClient, prefix: &str, purge: bool, detach: bool) -> CliResult {
     let stub = lookup::job(api, prefix).await?;
-    let path = format!(
-        "/v1/job/{}{}",
-        percent_encode(&stub.id),
-        if purge { "?purge=true" } else { "" }
-    );
+    let path = format!("/v1/job/{}{}", percent_encode(&stub.id), if purge { "?purge=true" } else { "" });
     let response: JobDeregisterResponse = api.delete(&path).await?;
     if detach {
         println!("{}", response.eval_id);

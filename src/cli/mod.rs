@@ -19,11 +19,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "rove",
-    version,
-    about = "A small workload orchestrator, compatible with Nomad job files and API"
-)]
+#[command(name = "rove", version, about = "A small workload orchestrator, compatible with Nomad job files and API")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,16 +35,8 @@ pub struct ApiArgs {
 
 impl ApiArgs {
     pub fn client(&self) -> Result<ApiClient, api_client::ApiError> {
-        let from_env = || {
-            std::env::var("ROVE_ADDR")
-                .or_else(|_| std::env::var("NOMAD_ADDR"))
-                .ok()
-        };
-        let address = self
-            .address
-            .clone()
-            .or_else(from_env)
-            .unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
+        let from_env = || std::env::var("ROVE_ADDR").or_else(|_| std::env::var("NOMAD_ADDR")).ok();
+        let address = self.address.clone().or_else(from_env).unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
         ApiClient::new(&address)
     }
 }
@@ -173,10 +161,7 @@ async fn run_client_command(command: Command) -> CliResult {
 
 /// Prints a value as indented JSON (`-json` output).
 pub fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("API values serialize to JSON")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("API values serialize to JSON"));
 }
 
 #[cfg(test)]
@@ -185,29 +170,8 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags_become_double_dash() {
-        let args = [
-            "rove",
-            "job",
-            "status",
-            "-json",
-            "-address=http://x:1",
-            "-n",
-            "web",
-            "-unknownflag",
-        ];
+        let args = ["rove", "job", "status", "-json", "-address=http://x:1", "-n", "web", "-unknownflag"];
         let out = normalize_args(args.iter().map(|s| s.to_string()).collect());
-        assert_eq!(
-            out,
-            [
-                "rove",
-                "job",
-                "status",
-                "--json",
-                "--address=http://x:1",
-                "-n",
-                "web",
-                "-unknownflag"
-            ]
-        );
+        assert_eq!(out, ["rove", "job", "status", "--json", "--address=http://x:1", "-n", "web", "-unknownflag"]);
     }
 }

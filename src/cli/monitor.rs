@@ -13,30 +13,17 @@ fn now() -> String {
 }
 
 pub async fn monitor(api: &ApiClient, eval_id: &str) -> CliResult {
-    println!(
-        "==> {}: Monitoring evaluation \"{}\"",
-        now(),
-        short_id(eval_id)
-    );
+    println!("==> {}: Monitoring evaluation \"{}\"", now(), short_id(eval_id));
     let mut index = 0;
     let mut last_status: Option<EvalStatus> = None;
     let mut seen = BTreeSet::new();
     loop {
-        let (eval, new_index): (Evaluation, u64) = api
-            .get(&format!("/v1/evaluation/{eval_id}?index={index}&wait=5s"))
-            .await?;
+        let (eval, new_index): (Evaluation, u64) =
+            api.get(&format!("/v1/evaluation/{eval_id}?index={index}&wait=5s")).await?;
         match last_status {
-            None => println!(
-                "    {}: Evaluation triggered by job \"{}\"",
-                now(),
-                eval.job_id
-            ),
+            None => println!("    {}: Evaluation triggered by job \"{}\"", now(), eval.job_id),
             Some(old) if old != eval.status => {
-                println!(
-                    "    {}: Evaluation status changed: \"{old}\" -> \"{}\"",
-                    now(),
-                    eval.status
-                )
+                println!("    {}: Evaluation status changed: \"{old}\" -> \"{}\"", now(), eval.status)
             }
             Some(_) => {}
         }
@@ -52,10 +39,7 @@ pub async fn monitor(api: &ApiClient, eval_id: &str) -> CliResult {
                 percent_encode(&eval.namespace)
             ))
             .await?;
-        for alloc in allocs
-            .iter()
-            .filter(|a| a.eval_id == eval.id && seen.insert(a.id.clone()))
-        {
+        for alloc in allocs.iter().filter(|a| a.eval_id == eval.id && seen.insert(a.id.clone())) {
             println!(
                 "    {}: Allocation \"{}\" created: node \"{}\", group \"{}\"",
                 now(),
@@ -71,18 +55,10 @@ pub async fn monitor(api: &ApiClient, eval_id: &str) -> CliResult {
 fn finish(eval: &Evaluation) -> CliResult {
     let id = short_id(&eval.id);
     if eval.status == EvalStatus::Failed || eval.status == EvalStatus::Canceled {
-        anyhow::bail!(
-            "evaluation \"{id}\" finished with status \"{}\": {}",
-            eval.status,
-            eval.status_description
-        );
+        anyhow::bail!("evaluation \"{id}\" finished with status \"{}\": {}", eval.status, eval.status_description);
     }
     if eval.failed_tg_allocs.is_empty() {
-        println!(
-            "==> {}: Evaluation \"{id}\" finished with status \"{}\"",
-            now(),
-            eval.status
-        );
+        println!("==> {}: Evaluation \"{id}\" finished with status \"{}\"", now(), eval.status);
         return Ok(Outcome::Success);
     }
     println!(
@@ -107,27 +83,18 @@ pub fn placement_failures(eval: &Evaluation) -> String {
     for (group, metric) in &eval.failed_tg_allocs {
         let count = metric.coalesced_failures + 1;
         let plural = if count == 1 { "" } else { "s" };
-        out.push_str(&format!(
-            "    Task Group \"{group}\" (failed to place {count} allocation{plural}):\n"
-        ));
+        out.push_str(&format!("    Task Group \"{group}\" (failed to place {count} allocation{plural}):\n"));
         if metric.nodes_evaluated == 0 {
             out.push_str("      * No nodes were eligible for evaluation\n");
         }
         for (constraint, n) in &metric.constraint_filtered {
-            out.push_str(&format!(
-                "      * Constraint \"{constraint}\": {n} nodes excluded by filter\n"
-            ));
+            out.push_str(&format!("      * Constraint \"{constraint}\": {n} nodes excluded by filter\n"));
         }
         if metric.nodes_exhausted > 0 {
-            out.push_str(&format!(
-                "      * Resources exhausted on {} nodes\n",
-                metric.nodes_exhausted
-            ));
+            out.push_str(&format!("      * Resources exhausted on {} nodes\n", metric.nodes_exhausted));
         }
         for (dimension, n) in &metric.dimension_exhausted {
-            out.push_str(&format!(
-                "      * Dimension \"{dimension}\" exhausted on {n} nodes\n"
-            ));
+            out.push_str(&format!("      * Dimension \"{dimension}\" exhausted on {n} nodes\n"));
         }
     }
     out

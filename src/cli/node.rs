@@ -59,33 +59,14 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
                 n.node_pool.clone(),
                 n.datacenter.clone(),
                 n.name.clone(),
-                if n.node_class.is_empty() {
-                    "<none>".into()
-                } else {
-                    n.node_class.clone()
-                },
+                if n.node_class.is_empty() { "<none>".into() } else { n.node_class.clone() },
                 n.drain.to_string(),
                 n.scheduling_eligibility.clone(),
                 n.status.to_string(),
             ]
         })
         .collect();
-    println!(
-        "{}",
-        table(
-            &[
-                "ID",
-                "Node Pool",
-                "DC",
-                "Name",
-                "Class",
-                "Drain",
-                "Eligibility",
-                "Status"
-            ],
-            &rows
-        )
-    );
+    println!("{}", table(&["ID", "Node Pool", "DC", "Name", "Class", "Drain", "Eligibility", "Status"], &rows));
     Ok(Outcome::Success)
 }
 
@@ -95,26 +76,15 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
         print_json(&node);
         return Ok(Outcome::Success);
     }
-    let drivers: Vec<String> = node
-        .drivers
-        .iter()
-        .filter(|(_, d)| d.detected && d.healthy)
-        .map(|(n, _)| n.clone())
-        .collect();
+    let drivers: Vec<String> =
+        node.drivers.iter().filter(|(_, d)| d.detected && d.healthy).map(|(n, _)| n.clone()).collect();
     println!(
         "{}",
         key_values(&[
             ("ID", node.id.clone()),
             ("Name", node.name.clone()),
             ("Node Pool", node.node_pool.clone()),
-            (
-                "Class",
-                if node.node_class.is_empty() {
-                    "<none>".into()
-                } else {
-                    node.node_class.clone()
-                }
-            ),
+            ("Class", if node.node_class.is_empty() { "<none>".into() } else { node.node_class.clone() }),
             ("DC", node.datacenter.clone()),
             ("Drain", "false".into()),
             ("Eligibility", node.scheduling_eligibility.clone()),
@@ -128,22 +98,13 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
                     node.node_resources.cpu.cpu_shares, node.node_resources.cpu.total_cpu_cores
                 )
             ),
-            (
-                "Memory",
-                format!("{} MiB", node.node_resources.memory.memory_mb)
-            ),
+            ("Memory", format!("{} MiB", node.node_resources.memory.memory_mb)),
             ("Disk", format!("{} MiB", node.node_resources.disk.disk_mb)),
-            (
-                "Status Updated",
-                timestamp(node.status_updated_at * 1_000_000_000)
-            ),
+            ("Status Updated", timestamp(node.status_updated_at * 1_000_000_000)),
         ])
     );
     let (allocs, _): (Vec<AllocListStub>, _) = api.get("/v1/allocations").await?;
-    let mut mine: Vec<AllocListStub> = allocs
-        .into_iter()
-        .filter(|a| a.node_id == node.id)
-        .collect();
+    let mut mine: Vec<AllocListStub> = allocs.into_iter().filter(|a| a.node_id == node.id).collect();
     mine.sort_by_key(|a| std::cmp::Reverse(a.create_index));
     println!("\nAllocations");
     if mine.is_empty() {
@@ -200,20 +161,7 @@ pub async fn run_server(cmd: ServerCommand) -> CliResult {
         .collect();
     println!(
         "{}",
-        table(
-            &[
-                "Name",
-                "Address",
-                "Port",
-                "Status",
-                "Leader",
-                "Raft Version",
-                "Build",
-                "Datacenter",
-                "Region"
-            ],
-            &rows
-        )
+        table(&["Name", "Address", "Port", "Status", "Leader", "Raft Version", "Build", "Datacenter", "Region"], &rows)
     );
     Ok(Outcome::Success)
 }

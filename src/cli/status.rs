@@ -18,12 +18,7 @@ pub struct StatusArgs {
 pub async fn run(args: StatusArgs) -> CliResult {
     let api = args.api.client()?;
     let Some(prefix) = args.id else {
-        return job::run(job::JobCommand::Status {
-            job: None,
-            json: args.json,
-            api: args.api,
-        })
-        .await;
+        return job::run(job::JobCommand::Status { job: None, json: args.json, api: args.api }).await;
     };
     if lookup::job(&api, &prefix).await.is_ok() {
         return job::status(&api, &prefix, args.json).await;

@@ -11,9 +11,7 @@ pub struct AllocDir {
 
 impl AllocDir {
     pub fn new(allocs_root: &Path, alloc_id: &str) -> AllocDir {
-        AllocDir {
-            root: allocs_root.join(alloc_id),
-        }
+        AllocDir { root: allocs_root.join(alloc_id) }
     }
 
     pub fn task_dir(&self, task: &str) -> PathBuf {
@@ -21,10 +19,7 @@ impl AllocDir {
     }
 
     pub fn log_path(&self, task: &str, stream: &str) -> PathBuf {
-        self.root
-            .join("alloc")
-            .join("logs")
-            .join(format!("{task}.{stream}.0"))
+        self.root.join("alloc").join("logs").join(format!("{task}.{stream}.0"))
     }
 
     /// Creates the shared and per-task directories. Directories a task writes to are
@@ -34,10 +29,7 @@ impl AllocDir {
         for shared in ["data", "logs", "tmp"] {
             create(&self.root.join("alloc").join(shared), 0o1777)?;
         }
-        std::fs::set_permissions(
-            self.root.join("alloc").join("logs"),
-            std::fs::Permissions::from_mode(0o755),
-        )?;
+        std::fs::set_permissions(self.root.join("alloc").join("logs"), std::fs::Permissions::from_mode(0o755))?;
         for task in tasks {
             let dir = self.task_dir(task);
             create(&dir, 0o755)?;
@@ -67,25 +59,13 @@ mod tests {
 
     #[test]
     fn builds_nomad_layout() {
-        let root =
-            std::env::temp_dir().join(format!("rove-allocdir-{}", crate::structs::generate_id()));
+        let root = std::env::temp_dir().join(format!("rove-allocdir-{}", crate::structs::generate_id()));
         let dir = AllocDir::new(&root, "a1");
         dir.build(&["web", "sidecar"]).unwrap();
-        for path in [
-            "alloc/data",
-            "alloc/logs",
-            "alloc/tmp",
-            "web/local",
-            "web/secrets",
-            "web/tmp",
-            "sidecar/local",
-        ] {
+        for path in ["alloc/data", "alloc/logs", "alloc/tmp", "web/local", "web/secrets", "web/tmp", "sidecar/local"] {
             assert!(dir.root.join(path).is_dir(), "{path} missing");
         }
-        assert_eq!(
-            dir.log_path("web", "stdout"),
-            dir.root.join("alloc/logs/web.stdout.0")
-        );
+        assert_eq!(dir.log_path("web", "stdout"), dir.root.join("alloc/logs/web.stdout.0"));
         dir.destroy().unwrap();
         assert!(!dir.root.exists());
         std::fs::remove_dir_all(root).ok();

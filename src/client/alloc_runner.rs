@@ -5,9 +5,7 @@ use super::alloc_dir::AllocDir;
 use super::env::{self, TaskPaths};
 use super::task_runner::{self, event, new_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
-use crate::structs::{
-    Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState,
-};
+use crate::structs::{Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState};
 use rove_drivers::{Driver, TaskConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,12 +34,7 @@ impl AllocRunner {
         let dir = AllocDir::new(&ctx.allocs_root, &alloc.id).root;
         let alloc_modify_index = alloc.alloc_modify_index;
         let task = smol::spawn(run(alloc, ctx, stop_rx));
-        AllocRunner {
-            alloc_modify_index,
-            dir,
-            stop,
-            task,
-        }
+        AllocRunner { alloc_modify_index, dir, stop, task }
     }
 
     /// Asks the tasks to stop; the runner reports them killed as they go.
@@ -81,44 +74,20 @@ async fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, T
 }
 
 async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Receiver<()>) {
-    let Some(group) = alloc
-        .job
-        .as_ref()
-        .and_then(|j| j.task_group(&alloc.task_group))
-        .cloned()
-    else {
+    let Some(group) = alloc.job.as_ref().and_then(|j| j.task_group(&alloc.task_group)).cloned() else {
         log::warn!(target: "client", "allocation {} has no task group {:?}", alloc.id, alloc.task_group);
         return;
     };
     let dir = AllocDir::new(&ctx.allocs_root, &alloc.id);
     let names: Vec<String> = group.tasks.iter().map(|t| t.name.clone()).collect();
     let built = {
-        let (dir, names) = (
-            AllocDir {
-                root: dir.root.clone(),
-            },
-            names.clone(),
-        );
-        smol::unblock(move || dir.build(&names.iter().map(String::as_str).collect::<Vec<_>>()))
-            .await
+        let (dir, names) = (AllocDir { root: dir.root.clone() }, names.clone());
+        smol::unblock(move || dir.build(&names.iter().map(String::as_str).collect::<Vec<_>>())).await
     };
-    let mut states: BTreeMap<String, TaskState> = names
-        .iter()
-        .map(|n| {
-            (
-                n.clone(),
-                TaskState {
-                    state: "pending".into(),
-                    ..TaskState::default()
-                },
-            )
-        })
-        .collect();
+    let mut states: BTreeMap<String, TaskState> =
+        names.iter().map(|n| (n.clone(), TaskState { state: "pending".into(), ..TaskState::default() })).collect();
     if let Err(e) = built {
-        fail_all(
-            &mut states,
-            &format!("failed to build allocation directory: {e}"),
-        );
+        fail_all(&mut states, &format!("failed to build allocation directory: {e}"));
         report(&ctx, &alloc.id, &states).await;
         return;
     }
@@ -203,16 +172,9 @@ fn task_spec(
         .cloned()
         .ok_or_else(|| format!("driver {:?} is not available on this node", task.driver))?;
     let task_dir = dir.task_dir(&task.name);
-    let paths = TaskPaths {
-        alloc_dir: &dir.root,
-        task_dir: &task_dir,
-    };
+    let paths = TaskPaths { alloc_dir: &dir.root, task_dir: &task_dir };
     let task_env = env::build(alloc, task, &ctx.node, &ctx.region, &paths);
-    let config = env::interpolate_config(
-        &serde_json::Value::Object(task.config.clone()),
-        &task_env,
-        &ctx.node,
-    );
+    let config = env::interpolate_config(&serde_json::Value::Object(task.config.clone()), &task_env, &ctx.node);
     let job_type = alloc.job.as_ref().map_or(JobType::Service, |j| j.job_type);
     let restart = task
         .restart_policy

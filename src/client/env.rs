@@ -27,18 +27,9 @@ pub fn build(
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
     };
-    set(
-        "NOMAD_ALLOC_DIR",
-        paths.alloc_dir.join("alloc").display().to_string(),
-    );
-    set(
-        "NOMAD_TASK_DIR",
-        paths.task_dir.join("local").display().to_string(),
-    );
-    set(
-        "NOMAD_SECRETS_DIR",
-        paths.task_dir.join("secrets").display().to_string(),
-    );
+    set("NOMAD_ALLOC_DIR", paths.alloc_dir.join("alloc").display().to_string());
+    set("NOMAD_TASK_DIR", paths.task_dir.join("local").display().to_string());
+    set("NOMAD_SECRETS_DIR", paths.task_dir.join("secrets").display().to_string());
     set("NOMAD_ALLOC_ID", alloc.id.clone());
     set("NOMAD_SHORT_ALLOC_ID", alloc.id.chars().take(8).collect());
     set("NOMAD_ALLOC_NAME", alloc.name.clone());
@@ -46,27 +37,17 @@ pub fn build(
     set("NOMAD_GROUP_NAME", alloc.task_group.clone());
     set("NOMAD_TASK_NAME", task.name.clone());
     set("NOMAD_JOB_ID", alloc.job_id.clone());
-    set(
-        "NOMAD_JOB_NAME",
-        job.map(|j| j.name.clone()).unwrap_or_default(),
-    );
+    set("NOMAD_JOB_NAME", job.map(|j| j.name.clone()).unwrap_or_default());
     set("NOMAD_NAMESPACE", alloc.namespace.clone());
     set("NOMAD_REGION", region.to_string());
     set("NOMAD_DC", node.datacenter.clone());
     set("NOMAD_CPU_LIMIT", task.resources.cpu.to_string());
     set("NOMAD_MEMORY_LIMIT", task.resources.memory_mb.to_string());
     if task.resources.memory_max_mb > 0 {
-        set(
-            "NOMAD_MEMORY_MAX_LIMIT",
-            task.resources.memory_max_mb.to_string(),
-        );
+        set("NOMAD_MEMORY_MAX_LIMIT", task.resources.memory_max_mb.to_string());
     }
     // Task meta overrides group meta, which overrides job meta.
-    let metas = [
-        job.map(|j| &j.meta),
-        group.map(|g| &g.meta),
-        Some(&task.meta),
-    ];
+    let metas = [job.map(|j| &j.meta), group.map(|g| &g.meta), Some(&task.meta)];
     for meta in metas.into_iter().flatten() {
         for (key, value) in meta {
             set(&format!("NOMAD_META_{key}"), value.clone());
@@ -123,25 +104,14 @@ fn resolve(key: &str, env: &BTreeMap<String, String>, node: &Node) -> Option<Str
 }
 
 /// Interpolates every string inside a driver config.
-pub fn interpolate_config(
-    value: &serde_json::Value,
-    env: &BTreeMap<String, String>,
-    node: &Node,
-) -> serde_json::Value {
+pub fn interpolate_config(value: &serde_json::Value, env: &BTreeMap<String, String>, node: &Node) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::String(s) => Value::String(interpolate(s, env, node)),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| interpolate_config(v, env, node))
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), interpolate_config(v, env, node)))
-                .collect(),
-        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| interpolate_config(v, env, node)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), interpolate_config(v, env, node))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -153,29 +123,16 @@ mod tests {
 
     #[test]
     fn nomad_variables_and_interpolation() {
-        let mut node = Node {
-            id: "node-1".into(),
-            datacenter: "dc1".into(),
-            ..Node::default()
-        };
+        let mut node = Node { id: "node-1".into(), datacenter: "dc1".into(), ..Node::default() };
         node.attributes.insert("cpu.arch".into(), "arm64".into());
-        let mut task = Task {
-            name: "api".into(),
-            ..Task::default()
-        };
-        task.env.insert(
-            "GREETING".into(),
-            "hi from ${NOMAD_ALLOC_INDEX} on ${attr.cpu.arch} ${node.unique.id}".into(),
-        );
+        let mut task = Task { name: "api".into(), ..Task::default() };
+        task.env.insert("GREETING".into(), "hi from ${NOMAD_ALLOC_INDEX} on ${attr.cpu.arch} ${node.unique.id}".into());
         task.env.insert("UNKNOWN".into(), "${attr.nope}".into());
         task.meta.insert("tier".into(), "web".into());
         let job = Job {
             id: "shop".into(),
             name: "shop".into(),
-            task_groups: vec![TaskGroup {
-                name: "web".into(),
-                ..TaskGroup::default()
-            }],
+            task_groups: vec![TaskGroup { name: "web".into(), ..TaskGroup::default() }],
             ..Job::default()
         };
         let alloc = Allocation {
@@ -186,10 +143,7 @@ mod tests {
             job: Some(job),
             ..Allocation::default()
         };
-        let paths = TaskPaths {
-            alloc_dir: Path::new("/a"),
-            task_dir: Path::new("/a/api"),
-        };
+        let paths = TaskPaths { alloc_dir: Path::new("/a"), task_dir: Path::new("/a/api") };
         let env = build(&alloc, &task, &node, "global", &paths);
         assert_eq!(env["NOMAD_ALLOC_INDEX"], "2");
         assert_eq!(env["NOMAD_SHORT_ALLOC_ID"], "01234567");

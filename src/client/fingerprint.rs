@@ -1,9 +1,7 @@
 //! Fingerprinting: what this machine is and has, as the node the servers schedule onto.
 //! Attribute names follow Nomad's (`cpu.arch`, `kernel.name`, `unique.hostname`, ...).
 
-use crate::structs::{
-    now_nanos, DriverInfo, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
-};
+use crate::structs::{now_nanos, DriverInfo, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources};
 use std::collections::BTreeMap;
 use std::path::Path;
 use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
@@ -33,11 +31,7 @@ pub fn machine(data_dir: &Path) -> Fingerprint {
         .or_else(cpuinfo_mhz)
         .unwrap_or(FALLBACK_MHZ_PER_CORE);
     let memory_bytes = system.as_ref().map_or(0, System::total_memory);
-    if let Some(model) = system
-        .as_ref()
-        .and_then(|s| s.cpus().first())
-        .map(|c| c.brand().to_string())
-    {
+    if let Some(model) = system.as_ref().and_then(|s| s.cpus().first()).map(|c| c.brand().to_string()) {
         attrs.insert("cpu.modelname".into(), model);
     }
     attrs.insert("cpu.arch".into(), System::cpu_arch());
@@ -66,16 +60,9 @@ pub fn machine(data_dir: &Path) -> Fingerprint {
     Fingerprint {
         attributes: attrs,
         resources: NodeResources {
-            cpu: NodeCpuResources {
-                cpu_shares: mhz * cores,
-                total_cpu_cores: cores as u32,
-            },
-            memory: NodeMemoryResources {
-                memory_mb: memory_bytes / (1024 * 1024),
-            },
-            disk: NodeDiskResources {
-                disk_mb: disk_free / (1024 * 1024),
-            },
+            cpu: NodeCpuResources { cpu_shares: mhz * cores, total_cpu_cores: cores as u32 },
+            memory: NodeMemoryResources { memory_mb: memory_bytes / (1024 * 1024) },
+            disk: NodeDiskResources { disk_mb: disk_free / (1024 * 1024) },
         },
     }
 }

@@ -45,10 +45,7 @@ pub struct ClientConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("client data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
 }
 
 pub struct Client {
@@ -61,14 +58,10 @@ pub struct Client {
 
 impl Client {
     pub fn start(config: ClientConfig) -> Result<Arc<Client>, ClientError> {
-        let data_err = |source| ClientError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        };
+        let data_err = |source| ClientError::DataDir { path: config.data_dir.clone(), source };
         std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
         let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
-        let drivers: Vec<Box<dyn rove_drivers::Driver>> =
-            rove_drivers::all_drivers(config.raw_exec_enabled);
+        let drivers: Vec<Box<dyn rove_drivers::Driver>> = rove_drivers::all_drivers(config.raw_exec_enabled);
         let node = build_node(&config, &node_id, &drivers);
         log::info!(
             target: "client",
@@ -81,10 +74,7 @@ impl Client {
         let (updates_tx, updates_rx) = smol::channel::unbounded();
         let ctx = Arc::new(RunnerContext {
             allocs_root: config.data_dir.join("alloc"),
-            drivers: drivers
-                .into_iter()
-                .map(|d| (d.name().to_string(), Arc::from(d)))
-                .collect(),
+            drivers: drivers.into_iter().map(|d| (d.name().to_string(), Arc::from(d))).collect(),
             node: node.clone(),
             region: config.region.clone(),
             updates: updates_tx,
@@ -122,13 +112,8 @@ impl Client {
     /// keep the allocations as they were, so the next start of this node runs them again.
     pub async fn shutdown(&self) {
         self.tasks.lock().expect("task lock poisoned").clear();
-        let runners: Vec<AllocRunner> = self
-            .runners
-            .lock()
-            .expect("runner lock poisoned")
-            .drain()
-            .map(|(_, r)| r)
-            .collect();
+        let runners: Vec<AllocRunner> =
+            self.runners.lock().expect("runner lock poisoned").drain().map(|(_, r)| r).collect();
         for runner in runners {
             runner.shutdown().await;
         }
@@ -140,9 +125,7 @@ impl Client {
 
     async fn register(&self, node: &Node) -> Duration {
         loop {
-            let request = Request::NodeRegister {
-                node: Box::new(node.clone()),
-            };
+            let request = Request::NodeRegister { node: Box::new(node.clone()) };
             match self.call(&request).await {
                 Ok(Response::Heartbeat { ttl_ms, .. }) => {
                     log::info!(target: "client", "node registered; heartbeat TTL {ttl_ms} ms");
@@ -159,9 +142,7 @@ impl Client {
         let mut ttl = self.register(&node).await;
         loop {
             smol::Timer::after(ttl / 2).await;
-            let request = Request::NodeHeartbeat {
-                node_id: self.node_id.clone(),
-            };
+            let request = Request::NodeHeartbeat { node_id: self.node_id.clone() };
             match self.call(&request).await {
                 Ok(Response::Heartbeat { ttl_ms, .. }) => ttl = Duration::from_millis(ttl_ms),
                 Ok(_) => log::warn!(target: "client", "unexpected answer to heartbeat"),
@@ -186,10 +167,7 @@ impl Client {
                 wait_ms: WATCH_WAIT.as_millis() as u64,
             };
             match self.rpc.call(&request, WATCH_WAIT + RPC_TIMEOUT).await {
-                Ok(Response::Allocs {
-                    allocs,
-                    index: new_index,
-                }) => {
+                Ok(Response::Allocs { allocs, index: new_index }) => {
                     if new_index != index {
                         self.reconcile(allocs, &ctx);
                         index = new_index;
@@ -207,17 +185,14 @@ impl Client {
     /// Starts new allocations, stops those the servers stopped or removed.
     fn reconcile(&self, allocs: Vec<Allocation>, ctx: &Arc<RunnerContext>) {
         let mut runners = self.runners.lock().expect("runner lock poisoned");
-        let present: std::collections::HashSet<String> =
-            allocs.iter().map(|a| a.id.clone()).collect();
+        let present: std::collections::HashSet<String> = allocs.iter().map(|a| a.id.clone()).collect();
         for alloc in allocs {
             let wants_run = alloc.desired_status == DesiredStatus::Run;
             match runners.get_mut(&alloc.id) {
-                Some(runner) if !wants_run => {
-                    if runner.alloc_modify_index != alloc.alloc_modify_index {
-                        log::info!(target: "client", "stopping allocation {} ({})", alloc.id, alloc.name);
-                        runner.alloc_modify_index = alloc.alloc_modify_index;
-                        runner.stop();
-                    }
+                Some(runner) if !wants_run && runner.alloc_modify_index != alloc.alloc_modify_index => {
+                    log::info!(target: "client", "stopping allocation {} ({})", alloc.id, alloc.name);
+                    runner.alloc_modify_index = alloc.alloc_modify_index;
+                    runner.stop();
                 }
                 Some(runner) => runner.alloc_modify_index = alloc.alloc_modify_index,
                 None if wants_run && !alloc.client_status.is_terminal() => {
@@ -228,17 +203,11 @@ impl Client {
                 None => {}
             }
         }
-        let gone: Vec<String> = runners
-            .keys()
-            .filter(|id| !present.contains(*id))
-            .cloned()
-            .collect();
+        let gone: Vec<String> = runners.keys().filter(|id| !present.contains(*id)).cloned().collect();
         for id in gone {
             if let Some(runner) = runners.remove(&id) {
                 log::info!(target: "client", "allocation {id} was removed by the servers; stopping it");
-                let dir = alloc_dir::AllocDir {
-                    root: runner.dir.clone(),
-                };
+                let dir = alloc_dir::AllocDir { root: runner.dir.clone() };
                 smol::spawn(async move {
                     runner.shutdown().await;
                     if let Err(e) = smol::unblock(move || dir.destroy()).await {
@@ -268,10 +237,7 @@ impl Client {
                 pending.insert(update.id.clone(), update);
             }
             let batch: Vec<AllocClientUpdate> = pending.values().cloned().collect();
-            match self
-                .call(&Request::NodeUpdateAllocs { updates: batch })
-                .await
-            {
+            match self.call(&Request::NodeUpdateAllocs { updates: batch }).await {
                 Ok(_) => pending.clear(),
                 Err(RpcError::Remote(message)) => {
                     log::warn!(target: "client", "servers refused allocation updates: {message}");
@@ -297,19 +263,11 @@ fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<String> {
     }
 }
 
-fn build_node(
-    config: &ClientConfig,
-    node_id: &str,
-    drivers: &[Box<dyn rove_drivers::Driver>],
-) -> Node {
+fn build_node(config: &ClientConfig, node_id: &str, drivers: &[Box<dyn rove_drivers::Driver>]) -> Node {
     let machine = fingerprint::machine(&config.data_dir);
     let mut attributes = machine.attributes;
     let drivers = fingerprint::drivers(drivers, &mut attributes);
-    if let Some(host) = config
-        .http_addr
-        .rsplit_once(':')
-        .map(|(h, _)| h.to_string())
-    {
+    if let Some(host) = config.http_addr.rsplit_once(':').map(|(h, _)| h.to_string()) {
         attributes.insert("unique.network.ip-address".into(), host);
     }
     Node {

@@ -24,12 +24,7 @@ pub struct RestartTracker {
 impl RestartTracker {
     /// `restart_on_success` is true for service jobs, whose tasks are meant to run forever.
     pub fn new(policy: RestartPolicy, restart_on_success: bool, now: Instant) -> RestartTracker {
-        RestartTracker {
-            policy,
-            restart_on_success,
-            attempts: 0,
-            window_start: now,
-        }
+        RestartTracker { policy, restart_on_success, attempts: 0, window_start: now }
     }
 
     /// Decides what to do after the task exited (`success`: exit code 0) at `now`.
@@ -44,14 +39,8 @@ impl RestartTracker {
         }
         self.attempts += 1;
         if self.attempts <= self.policy.attempts {
-            let delay = self
-                .policy
-                .delay
-                .mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0));
-            return Decision::Restart {
-                delay,
-                reason: "Restart within policy".into(),
-            };
+            let delay = self.policy.delay.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0));
+            return Decision::Restart { delay, reason: "Restart within policy".into() };
         }
         match self.policy.mode {
             RestartMode::Fail => Decision::Fail {
@@ -61,8 +50,7 @@ impl RestartTracker {
                 ),
             },
             RestartMode::Delay => {
-                let delay =
-                    (self.window_start + self.policy.interval).saturating_duration_since(now);
+                let delay = (self.window_start + self.policy.interval).saturating_duration_since(now);
                 self.window_start = now + delay;
                 self.attempts = 0;
                 Decision::Restart {
@@ -82,45 +70,25 @@ mod tests {
     use super::*;
 
     fn policy(attempts: u32, mode: RestartMode) -> RestartPolicy {
-        RestartPolicy {
-            attempts,
-            interval: Duration::from_secs(60),
-            delay: Duration::from_secs(1),
-            mode,
-        }
+        RestartPolicy { attempts, interval: Duration::from_secs(60), delay: Duration::from_secs(1), mode }
     }
 
     #[test]
     fn fail_mode_gives_up_after_the_attempts() {
         let now = Instant::now();
         let mut tracker = RestartTracker::new(policy(2, RestartMode::Fail), true, now);
-        assert!(matches!(
-            tracker.on_exit(false, now, 0.0),
-            Decision::Restart { .. }
-        ));
-        assert!(matches!(
-            tracker.on_exit(false, now, 0.0),
-            Decision::Restart { .. }
-        ));
-        assert!(matches!(
-            tracker.on_exit(false, now, 0.0),
-            Decision::Fail { .. }
-        ));
+        assert!(matches!(tracker.on_exit(false, now, 0.0), Decision::Restart { .. }));
+        assert!(matches!(tracker.on_exit(false, now, 0.0), Decision::Restart { .. }));
+        assert!(matches!(tracker.on_exit(false, now, 0.0), Decision::Fail { .. }));
     }
 
     #[test]
     fn attempts_reset_after_the_interval() {
         let now = Instant::now();
         let mut tracker = RestartTracker::new(policy(1, RestartMode::Fail), true, now);
-        assert!(matches!(
-            tracker.on_exit(false, now, 0.0),
-            Decision::Restart { .. }
-        ));
+        assert!(matches!(tracker.on_exit(false, now, 0.0), Decision::Restart { .. }));
         let later = now + Duration::from_secs(61);
-        assert!(matches!(
-            tracker.on_exit(false, later, 0.0),
-            Decision::Restart { .. }
-        ));
+        assert!(matches!(tracker.on_exit(false, later, 0.0), Decision::Restart { .. }));
     }
 
     #[test]

@@ -74,56 +74,31 @@ impl Reporter {
 
 /// Runs the task until it finishes for good or `kill` fires.
 pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
-    let mut reporter = Reporter {
-        name: spec.name.clone(),
-        state: TaskState {
-            state: "pending".into(),
-            ..TaskState::default()
-        },
-        tx,
-    };
-    reporter
-        .push(new_event(event::RECEIVED, "Task received by client"))
-        .await;
-    reporter
-        .push(new_event(event::SETUP, "Building Task Directory"))
-        .await;
-    let mut tracker = RestartTracker::new(
-        spec.restart.clone(),
-        spec.restart_on_success,
-        Instant::now(),
-    );
+    let mut reporter =
+        Reporter { name: spec.name.clone(), state: TaskState { state: "pending".into(), ..TaskState::default() }, tx };
+    reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
+    reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
+    let mut tracker = RestartTracker::new(spec.restart.clone(), spec.restart_on_success, Instant::now());
     loop {
         if kill.try_recv().is_ok() || kill.is_closed() {
-            reporter
-                .finish(
-                    false,
-                    new_event(event::KILLED, "Task killed before it started"),
-                )
-                .await;
+            reporter.finish(false, new_event(event::KILLED, "Task killed before it started")).await;
             return;
         }
         let outcome = match start(&spec).await {
             Ok(handle) => {
                 reporter.state.state = "running".into();
                 reporter.state.started_at = now_nanos();
-                reporter
-                    .push(new_event(event::STARTED, "Task started by client"))
-                    .await;
+                reporter.push(new_event(event::STARTED, "Task started by client")).await;
                 match wait_or_kill(&spec, &handle, &kill, &mut reporter).await {
                     Waited::Killed => return,
                     Waited::Exited(exit) => {
                         reporter.push(terminated_event(&exit)).await;
-                        exit.exit_code == 0
-                            && exit.signal == 0
-                            && exit.err.is_none()
-                            && !exit.oom_killed
+                        exit.exit_code == 0 && exit.signal == 0 && exit.err.is_none() && !exit.oom_killed
                     }
                 }
             }
             Err(e) => {
-                let mut failure =
-                    new_event(event::DRIVER_FAILURE, format!("failed to start task: {e}"));
+                let mut failure = new_event(event::DRIVER_FAILURE, format!("failed to start task: {e}"));
                 failure.details.insert("driver_error".into(), e.to_string());
                 reporter.push(failure).await;
                 false
@@ -131,12 +106,7 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
         };
         match tracker.on_exit(outcome, Instant::now(), fastrand::f64()) {
             Decision::Done => {
-                reporter
-                    .finish(
-                        false,
-                        new_event(event::TERMINATED, "Task completed successfully"),
-                    )
-                    .await;
+                reporter.finish(false, new_event(event::TERMINATED, "Task completed successfully")).await;
                 return;
             }
             Decision::Fail { reason } => {
@@ -146,10 +116,7 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
                 return;
             }
             Decision::Restart { delay, reason } => {
-                let mut e = new_event(
-                    event::RESTARTING,
-                    format!("{reason}; restarting in {delay:?}"),
-                );
+                let mut e = new_event(event::RESTARTING, format!("{reason}; restarting in {delay:?}"));
                 e.restart_reason = reason;
                 reporter.state.state = "pending".into();
                 reporter.push(e).await;
@@ -159,12 +126,7 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
                 };
                 let killed = async { kill.recv().await.is_ok() || kill.is_closed() };
                 if smol::future::or(killed, sleep).await {
-                    reporter
-                        .finish(
-                            false,
-                            new_event(event::KILLED, "Task killed while waiting to restart"),
-                        )
-                        .await;
+                    reporter.finish(false, new_event(event::KILLED, "Task killed while waiting to restart")).await;
                     return;
                 }
                 reporter.state.restarts += 1;
@@ -204,35 +166,24 @@ async fn wait_or_kill(
     let result = match smol::future::or(waited, killed).await {
         Some(result) => result,
         None => {
-            let message = format!(
-                "Sent interrupt. Waiting {:?} before force killing",
-                spec.kill_timeout
-            );
+            let message = format!("Sent interrupt. Waiting {:?} before force killing", spec.kill_timeout);
             reporter.push(new_event(event::KILLING, message)).await;
             let driver = spec.driver.clone();
-            let (h, signal, timeout) =
-                (handle.clone(), spec.kill_signal.clone(), spec.kill_timeout);
+            let (h, signal, timeout) = (handle.clone(), spec.kill_signal.clone(), spec.kill_timeout);
             if let Err(e) = smol::unblock(move || driver.stop(&h, &signal, timeout)).await {
                 log::warn!(target: "client", "stopping task {}: {e}", spec.name);
             }
             // The original wait returns once the process is gone.
             let _ = exited.await;
             destroy(spec, handle).await;
-            reporter
-                .finish(false, new_event(event::KILLED, "Task successfully killed"))
-                .await;
+            reporter.finish(false, new_event(event::KILLED, "Task successfully killed")).await;
             return Waited::Killed;
         }
     };
     destroy(spec, handle).await;
     match result {
         Ok(exit) => Waited::Exited(exit),
-        Err(e) => Waited::Exited(ExitResult {
-            exit_code: -1,
-            signal: 0,
-            oom_killed: false,
-            err: Some(e.to_string()),
-        }),
+        Err(e) => Waited::Exited(ExitResult { exit_code: -1, signal: 0, oom_killed: false, err: Some(e.to_string()) }),
     }
 }
 

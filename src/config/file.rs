@@ -7,75 +7,33 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}\n  {source_line}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-        source_line: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, message: String, source_line: String },
     #[error("{path}: {}", .problems.join("\n  "))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<String>,
-    },
+    Invalid { path: PathBuf, problems: Vec<String> },
 }
 
-const HOMES: &[(&str, &str)] = &[
-    ("ports", "top-level"),
-    ("server", "top-level"),
-    ("client", "top-level"),
-    ("config", "plugin"),
-];
+const HOMES: &[(&str, &str)] =
+    &[("ports", "top-level"), ("server", "top-level"), ("client", "top-level"), ("config", "plugin")];
 const TOP: Schema = Schema {
-    attributes: &[
-        "data_dir",
-        "bind_addr",
-        "region",
-        "datacenter",
-        "name",
-        "log_level",
-    ],
+    attributes: &["data_dir", "bind_addr", "region", "datacenter", "name", "log_level"],
     blocks: &["ports", "server", "client", "plugin"],
     homes: HOMES,
 };
-const PORTS: Schema = Schema {
-    attributes: &["http", "rpc", "serf"],
-    blocks: &[],
-    homes: HOMES,
-};
+const PORTS: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES };
 const SERVER: Schema = Schema {
-    attributes: &[
-        "enabled",
-        "bootstrap_expect",
-        "heartbeat_grace",
-        "min_heartbeat_ttl",
-    ],
+    attributes: &["enabled", "bootstrap_expect", "heartbeat_grace", "min_heartbeat_ttl"],
     blocks: &[],
     homes: HOMES,
 };
-const CLIENT: Schema = Schema {
-    attributes: &["enabled", "servers", "node_class", "node_pool"],
-    blocks: &["meta"],
-    homes: HOMES,
-};
-const PLUGIN: Schema = Schema {
-    attributes: &[],
-    blocks: &["config"],
-    homes: HOMES,
-};
+const CLIENT: Schema =
+    Schema { attributes: &["enabled", "servers", "node_class", "node_pool"], blocks: &["meta"], homes: HOMES };
+const PLUGIN: Schema = Schema { attributes: &[], blocks: &["config"], homes: HOMES };
 
 /// Loads a file, or every `*.hcl` file of a directory in name order, merged.
 pub fn load_path(path: &Path) -> Result<PartialConfig, ConfigError> {
-    let io = |source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| ConfigError::Io { path: path.to_path_buf(), source };
     if !path.is_dir() {
         return load_file(path);
     }
@@ -93,10 +51,7 @@ pub fn load_path(path: &Path) -> Result<PartialConfig, ConfigError> {
 }
 
 fn load_file(path: &Path) -> Result<PartialConfig, ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     parse(&src, path)
 }
 
@@ -107,16 +62,9 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
             line: p.location().line(),
             column: p.location().column(),
             message: p.message().to_string(),
-            source_line: src
-                .lines()
-                .nth(p.location().line().saturating_sub(1))
-                .unwrap_or_default()
-                .to_string(),
+            source_line: src.lines().nth(p.location().line().saturating_sub(1)).unwrap_or_default().to_string(),
         },
-        other => ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems: vec![other.to_string()],
-        },
+        other => ConfigError::Invalid { path: path.to_path_buf(), problems: vec![other.to_string()] },
     })?;
     let mut d = Decoder::default();
     let top = Scope::new("", &body);
@@ -132,10 +80,7 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
     };
     if let Some(level) = &config.log_level {
         if crate::logging::parse_level(level).is_none() {
-            d.problem(
-                &top,
-                format!("log_level: {level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR)"),
-            );
+            d.problem(&top, format!("log_level: {level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR)"));
         }
     }
     for block in top.blocks("ports") {
@@ -149,15 +94,9 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         let server = top.child(block);
         d.check(&server, &SERVER);
         config.server_enabled = d.boolean(&server, "enabled").or(config.server_enabled);
-        config.bootstrap_expect = d
-            .uint(&server, "bootstrap_expect")
-            .or(config.bootstrap_expect);
-        config.heartbeat_grace = d
-            .duration(&server, "heartbeat_grace")
-            .or(config.heartbeat_grace);
-        config.min_heartbeat_ttl = d
-            .duration(&server, "min_heartbeat_ttl")
-            .or(config.min_heartbeat_ttl);
+        config.bootstrap_expect = d.uint(&server, "bootstrap_expect").or(config.bootstrap_expect);
+        config.heartbeat_grace = d.duration(&server, "heartbeat_grace").or(config.heartbeat_grace);
+        config.min_heartbeat_ttl = d.duration(&server, "min_heartbeat_ttl").or(config.min_heartbeat_ttl);
     }
     for block in top.blocks("client") {
         let client = top.child(block);
@@ -172,10 +111,7 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
     }
     for block in top.blocks("plugin") {
         let Some(name) = block.labels.first().map(|l| l.as_str().to_string()) else {
-            d.problem(
-                &top,
-                "plugin block needs its name as a label: `plugin \"raw_exec\" { ... }`",
-            );
+            d.problem(&top, "plugin block needs its name as a label: `plugin \"raw_exec\" { ... }`");
             continue;
         };
         let plugin = top.child(block);
@@ -184,16 +120,11 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         for config_block in plugin.blocks("config") {
             settings.extend(d.free_form(&plugin.child(config_block)));
         }
-        config
-            .plugins
-            .insert(name, serde_json::Value::Object(settings));
+        config.plugins.insert(name, serde_json::Value::Object(settings));
     }
     if d.problems.is_empty() {
         Ok(config)
     } else {
-        Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems: d.problems,
-        })
+        Err(ConfigError::Invalid { path: path.to_path_buf(), problems: d.problems })
     }
 }

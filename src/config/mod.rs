@@ -53,11 +53,7 @@ pub struct ClientSection {
 
 impl AgentConfig {
     pub fn raw_exec_enabled(&self) -> bool {
-        self.plugins
-            .get("raw_exec")
-            .and_then(|c| c.get("enabled"))
-            .and_then(|e| e.as_bool())
-            .unwrap_or(false)
+        self.plugins.get("raw_exec").and_then(|c| c.get("enabled")).and_then(|e| e.as_bool()).unwrap_or(false)
     }
 }
 
@@ -99,11 +95,7 @@ impl PartialConfig {
             server_enabled: Some(true),
             bootstrap_expect: Some(1),
             client_enabled: Some(true),
-            plugins: [(
-                "raw_exec".to_string(),
-                serde_json::json!({ "enabled": true }),
-            )]
-            .into(),
+            plugins: [("raw_exec".to_string(), serde_json::json!({ "enabled": true }))].into(),
             ..PartialConfig::default()
         }
     }

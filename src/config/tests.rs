@@ -12,15 +12,11 @@ fn configs_dir() -> PathBuf {
 fn shipped_examples_parse() {
     let dev = load_path(&configs_dir().join("dev.hcl")).unwrap().resolve();
     assert!(dev.server.enabled && dev.client.enabled && dev.raw_exec_enabled());
-    let server = load_path(&configs_dir().join("server.hcl"))
-        .unwrap()
-        .resolve();
+    let server = load_path(&configs_dir().join("server.hcl")).unwrap().resolve();
     assert_eq!(server.server.bootstrap_expect, 1);
     assert_eq!(server.server.heartbeat_grace, Duration::from_secs(10));
     assert!(!server.client.enabled);
-    let client = load_path(&configs_dir().join("client.hcl"))
-        .unwrap()
-        .resolve();
+    let client = load_path(&configs_dir().join("client.hcl")).unwrap().resolve();
     assert_eq!(client.client.servers, ["127.0.0.1:4647"]);
     assert_eq!(client.client.node_class, "edge");
     assert_eq!(client.client.meta["rack"], "r1");
@@ -31,24 +27,11 @@ fn shipped_examples_parse() {
 fn later_sources_win_only_for_what_they_set() {
     let mut merged = PartialConfig::dev();
     merged.merge(parse("region = \"eu\"\nports { http = 5646 }", Path::new("a.hcl")).unwrap());
-    merged.merge(
-        parse(
-            "datacenter = \"edge-1\"\nports { rpc = 5647 }",
-            Path::new("b.hcl"),
-        )
-        .unwrap(),
-    );
+    merged.merge(parse("datacenter = \"edge-1\"\nports { rpc = 5647 }", Path::new("b.hcl")).unwrap());
     let config = merged.resolve();
     assert_eq!(config.region, "eu");
     assert_eq!(config.datacenter, "edge-1");
-    assert_eq!(
-        config.ports,
-        Ports {
-            http: 5646,
-            rpc: 5647,
-            serf: 4648
-        }
-    );
+    assert_eq!(config.ports, Ports { http: 5646, rpc: 5647, serf: 4648 });
     assert_eq!(config.bind_addr, "127.0.0.1", "dev's bind address survives");
     assert!(config.raw_exec_enabled());
 }
@@ -68,26 +51,12 @@ fn directories_load_in_name_order() {
 
 #[test]
 fn mistakes_are_named_with_suggestions_and_positions() {
-    let err = parse("server {\n  enabeld = true\n}", Path::new("s.hcl"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("s.hcl: server: unknown attribute \"enabeld\" (did you mean \"enabled\"?)"),
-        "{err}"
-    );
-    let err = parse("ports {\n  http = \"x\"\n}", Path::new("p.hcl"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("ports: http: expected a non-negative whole number, got string \"x\""),
-        "{err}"
-    );
-    let err = parse("region = = 1", Path::new("r.hcl"))
-        .unwrap_err()
-        .to_string();
+    let err = parse("server {\n  enabeld = true\n}", Path::new("s.hcl")).unwrap_err().to_string();
+    assert!(err.contains("s.hcl: server: unknown attribute \"enabeld\" (did you mean \"enabled\"?)"), "{err}");
+    let err = parse("ports {\n  http = \"x\"\n}", Path::new("p.hcl")).unwrap_err().to_string();
+    assert!(err.contains("ports: http: expected a non-negative whole number, got string \"x\""), "{err}");
+    let err = parse("region = = 1", Path::new("r.hcl")).unwrap_err().to_string();
     assert!(err.starts_with("r.hcl:1:"), "{err}");
-    let err = parse("log_level = \"LOUD\"", Path::new("l.hcl"))
-        .unwrap_err()
-        .to_string();
+    let err = parse("log_level = \"LOUD\"", Path::new("l.hcl")).unwrap_err().to_string();
     assert!(err.contains("log_level: \"LOUD\" is not a level"), "{err}");
 }

@@ -16,46 +16,27 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     pub fn new(path: impl Into<String>, body: &'a Body) -> Scope<'a> {
-        Scope {
-            path: path.into(),
-            body,
-        }
+        Scope { path: path.into(), body }
     }
 
     pub fn attr(&self, key: &str) -> Option<&'a Expression> {
-        self.body
-            .attributes()
-            .find(|a| a.key.as_str() == key)
-            .map(|a| &a.expr)
+        self.body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
     }
 
     pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a hcl::Block> + 'a {
-        self.body
-            .blocks()
-            .filter(move |b| b.identifier.as_str() == name)
+        self.body.blocks().filter(move |b| b.identifier.as_str() == name)
     }
 
     /// A child scope for `block`, named by its identifier and labels.
     pub fn child(&self, block: &'a hcl::Block) -> Scope<'a> {
-        let labels: Vec<String> = block
-            .labels
-            .iter()
-            .map(|l| format!("{:?}", l.as_str()))
-            .collect();
+        let labels: Vec<String> = block.labels.iter().map(|l| format!("{:?}", l.as_str())).collect();
         let name = if labels.is_empty() {
             block.identifier.to_string()
         } else {
             format!("{} {}", block.identifier, labels.join(" "))
         };
-        let path = if self.path.is_empty() {
-            name
-        } else {
-            format!("{} -> {name}", self.path)
-        };
-        Scope {
-            path,
-            body: &block.body,
-        }
+        let path = if self.path.is_empty() { name } else { format!("{} -> {name}", self.path) };
+        Scope { path, body: &block.body }
     }
 }
 
@@ -90,17 +71,11 @@ impl Decoder {
                 self.problem(scope, format!("attribute {key:?} is set more than once"));
             } else if !schema.attributes.contains(&key) {
                 if schema.blocks.contains(&key) {
-                    self.problem(
-                        scope,
-                        format!("{key:?} is a block, not an attribute: write `{key} {{ ... }}`"),
-                    );
+                    self.problem(scope, format!("{key:?} is a block, not an attribute: write `{key} {{ ... }}`"));
                 } else {
                     let mut known = schema.attributes.to_vec();
                     known.extend_from_slice(schema.blocks);
-                    self.problem(
-                        scope,
-                        format!("unknown attribute {key:?}{}", hint(key, &known)),
-                    );
+                    self.problem(scope, format!("unknown attribute {key:?}{}", hint(key, &known)));
                 }
             }
         }
@@ -110,42 +85,24 @@ impl Decoder {
                 continue;
             }
             if let Some((_, home)) = schema.homes.iter().find(|(b, _)| *b == name) {
-                self.problem(
-                    scope,
-                    format!("{name:?} block is not allowed here; it belongs inside a {home} block"),
-                );
+                self.problem(scope, format!("{name:?} block is not allowed here; it belongs inside a {home} block"));
             } else if schema.attributes.contains(&name) {
-                self.problem(
-                    scope,
-                    format!("{name:?} is an attribute, not a block: write `{name} = ...`"),
-                );
+                self.problem(scope, format!("{name:?} is an attribute, not a block: write `{name} = ...`"));
             } else {
                 let mut known = schema.blocks.to_vec();
                 known.extend_from_slice(schema.attributes);
-                self.problem(
-                    scope,
-                    format!("unknown block {name:?}{}", hint(name, &known)),
-                );
+                self.problem(scope, format!("unknown block {name:?}{}", hint(name, &known)));
             }
         }
     }
 
-    fn typed<T>(
-        &mut self,
-        scope: &Scope,
-        key: &str,
-        expected: &str,
-        f: impl Fn(&Value) -> Option<T>,
-    ) -> Option<T> {
+    fn typed<T>(&mut self, scope: &Scope, key: &str, expected: &str, f: impl Fn(&Value) -> Option<T>) -> Option<T> {
         let expr = scope.attr(key)?;
         match to_json(expr) {
             Ok(v) => match f(&v) {
                 Some(t) => Some(t),
                 None => {
-                    self.problem(
-                        scope,
-                        format!("{key}: expected {expected}, got {}", describe(&v)),
-                    );
+                    self.problem(scope, format!("{key}: expected {expected}, got {}", describe(&v)));
                     None
                 }
             },
@@ -166,9 +123,7 @@ impl Decoder {
 
     /// A non-negative whole number that fits `T`.
     pub fn uint<T: TryFrom<u64>>(&mut self, scope: &Scope, key: &str) -> Option<T> {
-        self.typed(scope, key, "a non-negative whole number", |v| {
-            v.as_u64().and_then(|n| T::try_from(n).ok())
-        })
+        self.typed(scope, key, "a non-negative whole number", |v| v.as_u64().and_then(|n| T::try_from(n).ok()))
     }
 
     pub fn boolean(&mut self, scope: &Scope, key: &str) -> Option<bool> {
@@ -177,10 +132,7 @@ impl Decoder {
 
     pub fn strings(&mut self, scope: &Scope, key: &str) -> Option<Vec<String>> {
         self.typed(scope, key, "a list of strings", |v| {
-            v.as_array()?
-                .iter()
-                .map(|s| s.as_str().map(str::to_string))
-                .collect()
+            v.as_array()?.iter().map(|s| s.as_str().map(str::to_string)).collect()
         })
     }
 
@@ -207,20 +159,14 @@ impl Decoder {
                 Ok(v @ (Value::Number(_) | Value::Bool(_))) => {
                     map.insert(attr.key.to_string(), v.to_string());
                 }
-                Ok(v) => self.problem(
-                    scope,
-                    format!("{}: expected a string, got {}", attr.key, describe(&v)),
-                ),
+                Ok(v) => self.problem(scope, format!("{}: expected a string, got {}", attr.key, describe(&v))),
                 Err(e) => self.problem(scope, format!("{}: {e}", attr.key)),
             }
         }
         if let Some(block) = scope.body.blocks().next() {
             self.problem(
                 scope,
-                format!(
-                    "unexpected block {:?}: only KEY = \"value\" lines are allowed",
-                    block.identifier.as_str()
-                ),
+                format!("unexpected block {:?}: only KEY = \"value\" lines are allowed", block.identifier.as_str()),
             );
         }
         map
@@ -240,18 +186,9 @@ impl Decoder {
         for block in scope.body.blocks() {
             let child = scope.child(block);
             let value = Value::Object(self.free_form(&child));
-            match map
-                .entry(block.identifier.to_string())
-                .or_insert_with(|| Value::Array(Vec::new()))
-            {
+            match map.entry(block.identifier.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
                 Value::Array(items) => items.push(value),
-                _ => self.problem(
-                    scope,
-                    format!(
-                        "{:?} is both an attribute and a block",
-                        block.identifier.as_str()
-                    ),
-                ),
+                _ => self.problem(scope, format!("{:?} is both an attribute and a block", block.identifier.as_str())),
             }
         }
         map
@@ -277,9 +214,7 @@ pub fn to_json(expr: &Expression) -> Result<Value, String> {
         Expression::Bool(b) => Value::Bool(*b),
         Expression::Number(n) => serde_json::to_value(n).map_err(|e| e.to_string())?,
         Expression::String(s) => Value::String(s.clone()),
-        Expression::Array(items) => {
-            Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
-        }
+        Expression::Array(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Expression::Object(object) => {
             let mut map = Map::new();
             for (key, value) in object {
@@ -302,9 +237,8 @@ pub fn to_json(expr: &Expression) -> Result<Value, String> {
         Expression::Parenthesis(inner) => to_json(inner)?,
         other => {
             use hcl::eval::Evaluate;
-            let value = other
-                .evaluate(&hcl::eval::Context::new())
-                .map_err(|e| format!("cannot evaluate expression: {e}"))?;
+            let value =
+                other.evaluate(&hcl::eval::Context::new()).map_err(|e| format!("cannot evaluate expression: {e}"))?;
             serde_json::to_value(value).map_err(|e| e.to_string())?
         }
     })

@@ -29,13 +29,8 @@ pub fn canonicalize(job: &mut Job) {
         job.node_pool = "default".into();
     }
     for group in &mut job.task_groups {
-        let restart = group
-            .restart_policy
-            .get_or_insert_with(|| RestartPolicy::for_job_type(job.job_type))
-            .clone();
-        group
-            .ephemeral_disk
-            .get_or_insert_with(EphemeralDisk::default);
+        let restart = group.restart_policy.get_or_insert_with(|| RestartPolicy::for_job_type(job.job_type)).clone();
+        group.ephemeral_disk.get_or_insert_with(EphemeralDisk::default);
         for task in &mut group.tasks {
             task.restart_policy.get_or_insert_with(|| restart.clone());
             task.log_config.get_or_insert_with(LogConfig::default);

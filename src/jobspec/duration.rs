@@ -14,21 +14,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if number_len == 0 {
-            return Err(format!(
-                "invalid duration {text:?}: expected a number at {rest:?}"
-            ));
+            return Err(format!("invalid duration {text:?}: expected a number at {rest:?}"));
         }
-        let value: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
+        let value: f64 = rest[..number_len].parse().map_err(|_| format!("invalid duration {text:?}"))?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -36,11 +28,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => {
-                return Err(format!(
-                    "invalid duration {text:?}: missing unit (ns, us, ms, s, m, h)"
-                ))
-            }
+            "" => return Err(format!("invalid duration {text:?}: missing unit (ns, us, ms, s, m, h)")),
             unit => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
         };
         total += value * scale;

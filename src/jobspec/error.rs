@@ -6,36 +6,20 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 pub enum JobspecError {
     #[error("{file}: {source}")]
-    Io {
-        file: String,
-        source: std::io::Error,
-    },
+    Io { file: String, source: std::io::Error },
     #[error("{}", syntax(.file, *.line, *.column, .message, .source_line))]
-    Syntax {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-        source_line: String,
-    },
+    Syntax { file: String, line: usize, column: usize, message: String, source_line: String },
     #[error("{}", Problems(.file, .problems))]
-    Invalid {
-        file: Option<String>,
-        problems: Vec<String>,
-    },
+    Invalid { file: Option<String>, problems: Vec<String> },
 }
 
 impl JobspecError {
     /// Names the file the problems were found in.
     pub fn in_file(self, file: &str) -> JobspecError {
         match self {
-            JobspecError::Invalid {
-                file: None,
-                problems,
-            } => JobspecError::Invalid {
-                file: Some(file.to_string()),
-                problems,
-            },
+            JobspecError::Invalid { file: None, problems } => {
+                JobspecError::Invalid { file: Some(file.to_string()), problems }
+            }
             other => other,
         }
     }

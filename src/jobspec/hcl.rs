@@ -3,9 +3,7 @@
 
 use super::decode::{Decoder, Schema, Scope};
 use super::error::JobspecError;
-use crate::structs::{
-    EphemeralDisk, Job, JobType, LogConfig, Resources, RestartMode, RestartPolicy, Task, TaskGroup,
-};
+use crate::structs::{EphemeralDisk, Job, JobType, LogConfig, Resources, RestartMode, RestartPolicy, Task, TaskGroup};
 
 /// Blocks valid somewhere in a job, and the block they belong in.
 const HOMES: &[(&str, &str)] = &[
@@ -22,53 +20,22 @@ const HOMES: &[(&str, &str)] = &[
 ];
 
 const JOB: Schema = Schema {
-    attributes: &[
-        "type",
-        "datacenters",
-        "priority",
-        "region",
-        "namespace",
-        "node_pool",
-        "name",
-    ],
+    attributes: &["type", "datacenters", "priority", "region", "namespace", "node_pool", "name"],
     blocks: &["group", "meta"],
     homes: HOMES,
 };
-const GROUP: Schema = Schema {
-    attributes: &["count"],
-    blocks: &["task", "restart", "ephemeral_disk", "meta"],
-    homes: HOMES,
-};
+const GROUP: Schema =
+    Schema { attributes: &["count"], blocks: &["task", "restart", "ephemeral_disk", "meta"], homes: HOMES };
 const TASK: Schema = Schema {
     attributes: &["driver", "user", "kill_timeout", "kill_signal"],
     blocks: &["config", "env", "meta", "resources", "restart", "logs"],
     homes: HOMES,
 };
-const RESOURCES: Schema = Schema {
-    attributes: &["cpu", "memory", "memory_max"],
-    blocks: &[],
-    homes: HOMES,
-};
-const RESTART: Schema = Schema {
-    attributes: &["attempts", "interval", "delay", "mode"],
-    blocks: &[],
-    homes: HOMES,
-};
-const LOGS: Schema = Schema {
-    attributes: &["max_files", "max_file_size", "disabled"],
-    blocks: &[],
-    homes: HOMES,
-};
-const DISK: Schema = Schema {
-    attributes: &["size", "migrate", "sticky"],
-    blocks: &[],
-    homes: HOMES,
-};
-const TOP: Schema = Schema {
-    attributes: &[],
-    blocks: &["job"],
-    homes: HOMES,
-};
+const RESOURCES: Schema = Schema { attributes: &["cpu", "memory", "memory_max"], blocks: &[], homes: HOMES };
+const RESTART: Schema = Schema { attributes: &["attempts", "interval", "delay", "mode"], blocks: &[], homes: HOMES };
+const LOGS: Schema = Schema { attributes: &["max_files", "max_file_size", "disabled"], blocks: &[], homes: HOMES };
+const DISK: Schema = Schema { attributes: &["size", "migrate", "sticky"], blocks: &[], homes: HOMES };
+const TOP: Schema = Schema { attributes: &[], blocks: &["job"], homes: HOMES };
 
 pub fn parse(src: &str, file: &str) -> Result<Job, JobspecError> {
     let body: hcl::Body = hcl::parse(src).map_err(|e| syntax_error(e, src, file))?;
@@ -79,24 +46,17 @@ pub fn parse(src: &str, file: &str) -> Result<Job, JobspecError> {
     let job = match jobs.as_slice() {
         [block] => decode_job(&mut d, &top, block),
         [] => {
-            d.problems
-                .push("no job block found: a job file needs one `job \"<id>\" { ... }`".into());
+            d.problems.push("no job block found: a job file needs one `job \"<id>\" { ... }`".into());
             None
         }
         _ => {
-            d.problems.push(format!(
-                "found {} job blocks: a job file holds exactly one",
-                jobs.len()
-            ));
+            d.problems.push(format!("found {} job blocks: a job file holds exactly one", jobs.len()));
             None
         }
     };
     match job {
         Some(job) if d.problems.is_empty() => Ok(job),
-        _ => Err(JobspecError::Invalid {
-            file: Some(file.to_string()),
-            problems: d.problems,
-        }),
+        _ => Err(JobspecError::Invalid { file: Some(file.to_string()), problems: d.problems }),
     }
 }
 
@@ -109,17 +69,10 @@ fn syntax_error(e: hcl::Error, src: &str, file: &str) -> JobspecError {
                 line: location.line(),
                 column: location.column(),
                 message: parse.message().to_string(),
-                source_line: src
-                    .lines()
-                    .nth(location.line().saturating_sub(1))
-                    .unwrap_or_default()
-                    .to_string(),
+                source_line: src.lines().nth(location.line().saturating_sub(1)).unwrap_or_default().to_string(),
             }
         }
-        other => JobspecError::Invalid {
-            file: Some(file.to_string()),
-            problems: vec![other.to_string()],
-        },
+        other => JobspecError::Invalid { file: Some(file.to_string()), problems: vec![other.to_string()] },
     }
 }
 
@@ -130,10 +83,7 @@ fn one_label(d: &mut Decoder, scope: &Scope, block: &hcl::Block) -> Option<Strin
             let kind = block.identifier.as_str();
             d.problem(
                 scope,
-                format!(
-                    "{kind} block needs exactly one label (`{kind} \"name\" {{ ... }}`), found {}",
-                    labels.len()
-                ),
+                format!("{kind} block needs exactly one label (`{kind} \"name\" {{ ... }}`), found {}", labels.len()),
             );
             None
         }
@@ -144,27 +94,18 @@ fn decode_job(d: &mut Decoder, top: &Scope, block: &hcl::Block) -> Option<Job> {
     let id = one_label(d, top, block)?;
     let scope = top.child(block);
     d.check(&scope, &JOB);
-    let mut job = Job {
-        id: id.clone(),
-        name: d.string(&scope, "name").unwrap_or(id),
-        ..Job::default()
-    };
+    let mut job = Job { id: id.clone(), name: d.string(&scope, "name").unwrap_or(id), ..Job::default() };
     if let Some(kind) = d.string(&scope, "type") {
         match kind.as_str() {
             "service" => job.job_type = JobType::Service,
             "batch" => job.job_type = JobType::Batch,
             "system" => job.job_type = JobType::System,
             "sysbatch" => job.job_type = JobType::Sysbatch,
-            other => d.problem(
-                &scope,
-                format!("type: {other:?} is not a job type (service, batch, system, sysbatch)"),
-            ),
+            other => d.problem(&scope, format!("type: {other:?} is not a job type (service, batch, system, sysbatch)")),
         }
     }
     job.datacenters = d.strings(&scope, "datacenters").unwrap_or_default();
-    job.priority = d
-        .int(&scope, "priority")
-        .map_or(0, |p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
+    job.priority = d.int(&scope, "priority").map_or(0, |p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
     job.region = d.string(&scope, "region").unwrap_or_default();
     job.namespace = d.string(&scope, "namespace").unwrap_or_default();
     job.node_pool = d.string(&scope, "node_pool").unwrap_or_default();
@@ -179,42 +120,23 @@ fn decode_job(d: &mut Decoder, top: &Scope, block: &hcl::Block) -> Option<Job> {
     Some(job)
 }
 
-fn decode_group(
-    d: &mut Decoder,
-    parent: &Scope,
-    block: &hcl::Block,
-    job_type: JobType,
-) -> Option<TaskGroup> {
+fn decode_group(d: &mut Decoder, parent: &Scope, block: &hcl::Block, job_type: JobType) -> Option<TaskGroup> {
     let name = one_label(d, parent, block)?;
     let scope = parent.child(block);
     d.check(&scope, &GROUP);
-    let mut group = TaskGroup {
-        name,
-        count: d.uint(&scope, "count").unwrap_or(1),
-        ..TaskGroup::default()
-    };
+    let mut group = TaskGroup { name, count: d.uint(&scope, "count").unwrap_or(1), ..TaskGroup::default() };
     let defaults = RestartPolicy::for_job_type(job_type);
-    group.restart_policy = scope
-        .blocks("restart")
-        .last()
-        .map(|b| decode_restart(d, &scope.child(b), &defaults));
+    group.restart_policy = scope.blocks("restart").last().map(|b| decode_restart(d, &scope.child(b), &defaults));
     group.ephemeral_disk = scope.blocks("ephemeral_disk").last().map(|b| {
         let disk = scope.child(b);
         d.check(&disk, &DISK);
-        EphemeralDisk {
-            size_mb: d
-                .uint(&disk, "size")
-                .unwrap_or(EphemeralDisk::default().size_mb),
-        }
+        EphemeralDisk { size_mb: d.uint(&disk, "size").unwrap_or(EphemeralDisk::default().size_mb) }
     });
     for meta in scope.blocks("meta") {
         group.meta.extend(d.string_map(&scope.child(meta)));
     }
     for task in scope.blocks("task") {
-        let inherited = group
-            .restart_policy
-            .clone()
-            .unwrap_or_else(|| defaults.clone());
+        let inherited = group.restart_policy.clone().unwrap_or_else(|| defaults.clone());
         if let Some(task) = decode_task(d, &scope, task, &inherited) {
             group.tasks.push(task);
         }
@@ -222,12 +144,7 @@ fn decode_group(
     Some(group)
 }
 
-fn decode_task(
-    d: &mut Decoder,
-    parent: &Scope,
-    block: &hcl::Block,
-    group_restart: &RestartPolicy,
-) -> Option<Task> {
+fn decode_task(d: &mut Decoder, parent: &Scope, block: &hcl::Block, group_restart: &RestartPolicy) -> Option<Task> {
     let name = one_label(d, parent, block)?;
     let scope = parent.child(block);
     d.check(&scope, &TASK);
@@ -258,19 +175,14 @@ fn decode_task(
             disk_mb: 0,
         };
     }
-    task.restart_policy = scope
-        .blocks("restart")
-        .last()
-        .map(|b| decode_restart(d, &scope.child(b), group_restart));
+    task.restart_policy = scope.blocks("restart").last().map(|b| decode_restart(d, &scope.child(b), group_restart));
     task.log_config = scope.blocks("logs").last().map(|b| {
         let logs = scope.child(b);
         d.check(&logs, &LOGS);
         let defaults = LogConfig::default();
         LogConfig {
             max_files: d.uint(&logs, "max_files").unwrap_or(defaults.max_files),
-            max_file_size_mb: d
-                .uint(&logs, "max_file_size")
-                .unwrap_or(defaults.max_file_size_mb),
+            max_file_size_mb: d.uint(&logs, "max_file_size").unwrap_or(defaults.max_file_size_mb),
         }
     });
     Some(task)
@@ -285,10 +197,7 @@ fn decode_restart(d: &mut Decoder, scope: &Scope, base: &RestartPolicy) -> Resta
         Some("fail") => RestartMode::Fail,
         Some("delay") => RestartMode::Delay,
         Some(other) => {
-            d.problem(
-                scope,
-                format!("mode: {other:?} is not a restart mode (fail, delay)"),
-            );
+            d.problem(scope, format!("mode: {other:?} is not a restart mode (fail, delay)"));
             base.mode
         }
     };

@@ -42,10 +42,7 @@ pub fn parse_json(src: &str, filename: &str) -> Result<Job, JobspecError> {
 /// Reads and parses a job file: `.json` as JSON, anything else as HCL.
 pub fn parse_file(path: &Path) -> Result<Job, JobspecError> {
     let name = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|source| JobspecError::Io {
-        file: name.clone(),
-        source,
-    })?;
+    let src = std::fs::read_to_string(path).map_err(|source| JobspecError::Io { file: name.clone(), source })?;
     if path.extension().is_some_and(|e| e == "json") {
         parse_json(&src, &name)
     } else {

@@ -12,9 +12,7 @@ pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// A suffix for an error message: ` (did you mean "x"?)` or nothing.
 pub fn hint(name: &str, candidates: &[&str]) -> String {
-    closest(name, candidates)
-        .map(|c| format!(" (did you mean {c:?}?)"))
-        .unwrap_or_default()
+    closest(name, candidates).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
 }
 
 /// Levenshtein distance over characters.
@@ -26,11 +24,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
             prev = cur;
         }
     }
@@ -43,10 +37,7 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(
-            closest("memroy", &["cpu", "memory", "memory_max"]),
-            Some("memory")
-        );
+        assert_eq!(closest("memroy", &["cpu", "memory", "memory_max"]), Some("memory"));
         assert_eq!(closest("drvier", &["driver", "user"]), Some("driver"));
         assert_eq!(closest("zzz", &["cpu", "memory"]), None);
         assert_eq!(hint("countt", &["count"]), " (did you mean \"count\"?)");

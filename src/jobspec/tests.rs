@@ -64,24 +64,13 @@ fn realistic_service_job_parses_with_defaults_and_inheritance() {
     let restart = group.restart_policy.as_ref().unwrap();
     assert_eq!(restart.attempts, 5);
     assert_eq!(restart.delay, Duration::from_secs(10));
-    assert_eq!(
-        restart.interval,
-        Duration::from_secs(30 * 60),
-        "unset fields come from the service defaults"
-    );
+    assert_eq!(restart.interval, Duration::from_secs(30 * 60), "unset fields come from the service defaults");
     assert_eq!(restart.mode, RestartMode::Fail);
     let task = &group.tasks[0];
-    assert_eq!(
-        task.restart_policy.as_ref(),
-        Some(restart),
-        "tasks inherit the group's restart"
-    );
+    assert_eq!(task.restart_policy.as_ref(), Some(restart), "tasks inherit the group's restart");
     assert_eq!(task.user, "www-data");
     assert_eq!(task.config["command"], "/usr/sbin/nginx");
-    assert_eq!(
-        task.config["args"][3], "${NOMAD_TASK_DIR}/nginx.conf",
-        "runtime interpolation kept"
-    );
+    assert_eq!(task.config["args"][3], "${NOMAD_TASK_DIR}/nginx.conf", "runtime interpolation kept");
     assert_eq!(task.env["PORT"], "8080");
     assert_eq!(task.env["VERBOSE"], "true");
     assert_eq!(task.env["ARCH"], "${attr.cpu.arch}");
@@ -143,15 +132,12 @@ fn unknown_names_get_suggestions_and_misplaced_blocks_their_home() {
   }
 }"#;
     let err = parse_hcl(src, "x.hcl").unwrap_err().to_string();
-    assert!(err.contains(r#"job "x" -> group "g": "resources" block is not allowed here; it belongs inside a task block"#), "{err}");
     assert!(
-        err.contains(r#"task "t": unknown attribute "drvier" (did you mean "driver"?)"#),
+        err.contains(r#"job "x" -> group "g": "resources" block is not allowed here; it belongs inside a task block"#),
         "{err}"
     );
-    assert!(
-        err.contains(r#"resources: unknown attribute "memroy" (did you mean "memory"?)"#),
-        "{err}"
-    );
+    assert!(err.contains(r#"task "t": unknown attribute "drvier" (did you mean "driver"?)"#), "{err}");
+    assert!(err.contains(r#"resources: unknown attribute "memroy" (did you mean "memory"?)"#), "{err}");
 }
 
 #[test]
@@ -167,24 +153,13 @@ fn wrong_types_and_semantic_errors_are_all_listed() {
   }
 }"#;
     let err = parse_hcl(src, "x.hcl").unwrap_err().to_string();
-    assert!(
-        err.contains(
-            r#"group "g": count: expected a non-negative whole number, got string "three""#
-        ),
-        "{err}"
-    );
+    assert!(err.contains(r#"group "g": count: expected a non-negative whole number, got string "three""#), "{err}");
 
     let src = src.replace("count = \"three\"", "count = 2");
     let err = parse_hcl(&src, "x.hcl").unwrap_err().to_string();
     assert!(err.contains("x.hcl: 2 errors in job"), "{err}");
-    assert!(
-        err.contains("priority must be between 1 and 100, got 500"),
-        "{err}"
-    );
-    assert!(
-        err.contains(r#"group "g" -> task "t" -> resources: memory must be at least 10 MB"#),
-        "{err}"
-    );
+    assert!(err.contains("priority must be between 1 and 100, got 500"), "{err}");
+    assert!(err.contains(r#"group "g" -> task "t" -> resources: memory must be at least 10 MB"#), "{err}");
 }
 
 #[test]
@@ -199,15 +174,8 @@ fn bad_durations_and_json_types_name_the_field() {
 }"#;
     let err = parse_hcl(src, "x.hcl").unwrap_err().to_string();
     assert!(err.contains("kill_timeout: invalid duration"), "{err}");
-    let err = parse_json(
-        r#"{"Job": {"ID": "x", "TaskGroups": [{"Count": "3"}]}}"#,
-        "x.json",
-    )
-    .unwrap_err()
-    .to_string();
+    let err = parse_json(r#"{"Job": {"ID": "x", "TaskGroups": [{"Count": "3"}]}}"#, "x.json").unwrap_err().to_string();
     assert!(err.contains("Job.TaskGroups[0].Count"), "{err}");
-    let err = parse_json("{\n  \"Job\": {,\n}", "y.json")
-        .unwrap_err()
-        .to_string();
+    let err = parse_json("{\n  \"Job\": {,\n}", "y.json").unwrap_err().to_string();
     assert!(err.starts_with("y.json:2:"), "{err}");
 }

@@ -12,20 +12,13 @@ pub fn validate(job: &Job) -> Result<(), JobspecError> {
     if job.id.is_empty() {
         problems.push("job ID is required".to_string());
     } else if job.id.contains(char::is_whitespace) || job.id.contains('\0') {
-        problems.push(format!(
-            "{job_path}: job ID must not contain spaces or null characters"
-        ));
+        problems.push(format!("{job_path}: job ID must not contain spaces or null characters"));
     }
     if !(1..=100).contains(&job.priority) {
-        problems.push(format!(
-            "{job_path}: priority must be between 1 and 100, got {}",
-            job.priority
-        ));
+        problems.push(format!("{job_path}: priority must be between 1 and 100, got {}", job.priority));
     }
     if job.datacenters.is_empty() {
-        problems.push(format!(
-            "{job_path}: datacenters must list at least one datacenter"
-        ));
+        problems.push(format!("{job_path}: datacenters must list at least one datacenter"));
     }
     if job.task_groups.is_empty() {
         problems.push(format!("{job_path}: a job needs at least one group"));
@@ -47,9 +40,7 @@ pub fn validate(job: &Job) -> Result<(), JobspecError> {
             if task.name.is_empty() {
                 problems.push(format!("group {:?}: every task needs a name", group.name));
             } else if !tasks.insert(&task.name) {
-                problems.push(format!(
-                    "{path}: task name is used more than once in the group"
-                ));
+                problems.push(format!("{path}: task name is used more than once in the group"));
             }
             if task.driver.is_empty() {
                 problems.push(format!("{path}: driver is required"));
@@ -59,9 +50,7 @@ pub fn validate(job: &Job) -> Result<(), JobspecError> {
                 problems.push(format!("{path} -> resources: cpu must be at least 1 MHz"));
             }
             if r.memory_mb < MIN_MEMORY_MB {
-                problems.push(format!(
-                    "{path} -> resources: memory must be at least {MIN_MEMORY_MB} MB"
-                ));
+                problems.push(format!("{path} -> resources: memory must be at least {MIN_MEMORY_MB} MB"));
             }
             if r.memory_max_mb != 0 && r.memory_max_mb < r.memory_mb {
                 problems.push(format!(
@@ -74,9 +63,6 @@ pub fn validate(job: &Job) -> Result<(), JobspecError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(JobspecError::Invalid {
-            file: None,
-            problems,
-        })
+        Err(JobspecError::Invalid { file: None, problems })
     }
 }

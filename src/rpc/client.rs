@@ -26,10 +26,7 @@ pub struct RpcClient {
 
 impl RpcClient {
     pub fn new(servers: Vec<String>) -> RpcClient {
-        RpcClient {
-            servers: Arc::new(servers),
-            preferred: Arc::new(AtomicUsize::new(0)),
-        }
+        RpcClient { servers: Arc::new(servers), preferred: Arc::new(AtomicUsize::new(0)) }
     }
 
     /// Sends `request`, waiting at most `timeout` for each server's answer.
@@ -55,10 +52,7 @@ impl RpcClient {
                 None => last = format!("{addr}: no answer within {timeout:?}"),
             }
         }
-        Err(RpcError::Unreachable {
-            tried: self.servers.join(", "),
-            last,
-        })
+        Err(RpcError::Unreachable { tried: self.servers.join(", "), last })
     }
 }
 
@@ -66,12 +60,8 @@ async fn exchange(addr: &str, payload: &[u8]) -> Result<Response, FrameError> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     write_frame(&mut stream, payload).await?;
-    let frame = read_frame(&mut stream).await?.ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "server closed the connection",
-        )
-    })?;
-    serde_json::from_slice(&frame)
-        .map_err(|e| FrameError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    let frame = read_frame(&mut stream)
+        .await?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed the connection"))?;
+    serde_json::from_slice(&frame).map_err(|e| FrameError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }

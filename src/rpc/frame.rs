@@ -13,25 +13,18 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    payload: &[u8],
-) -> Result<(), FrameError> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, payload: &[u8]) -> Result<(), FrameError> {
     if payload.len() > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge(payload.len()));
     }
-    writer
-        .write_all(&(payload.len() as u32).to_be_bytes())
-        .await?;
+    writer.write_all(&(payload.len() as u32).to_be_bytes()).await?;
     writer.write_all(payload).await?;
     writer.flush().await?;
     Ok(())
 }
 
 /// Reads one frame; `None` when the peer closed the connection between frames.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-) -> Result<Option<Vec<u8>>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(()) => {}
@@ -64,10 +57,7 @@ mod tests {
 
             let huge = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
             let mut reader = &huge[..];
-            assert!(matches!(
-                read_frame(&mut reader).await,
-                Err(FrameError::TooLarge(_))
-            ));
+            assert!(matches!(read_frame(&mut reader).await, Err(FrameError::TooLarge(_))));
         });
     }
 }

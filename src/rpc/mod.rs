@@ -22,19 +22,11 @@ pub enum Request {
     /// A node is alive; answered with the heartbeat TTL.
     NodeHeartbeat { node_id: String },
     /// A node's allocations once their index passes `min_index` (a blocking query).
-    NodeAllocs {
-        node_id: String,
-        min_index: u64,
-        wait_ms: u64,
-    },
+    NodeAllocs { node_id: String, min_index: u64, wait_ms: u64 },
     /// Client-reported allocation status.
     NodeUpdateAllocs { updates: Vec<AllocClientUpdate> },
     /// An HTTP API request received by an agent without a server, run by a server.
-    HttpForward {
-        method: String,
-        path_and_query: String,
-        body: Vec<u8>,
-    },
+    HttpForward { method: String, path_and_query: String, body: Vec<u8> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

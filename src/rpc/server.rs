@@ -6,8 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub type Handler =
-    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: TcpListener, handler: Handler) {
@@ -30,17 +29,12 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
     }
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
-    handler: Handler,
-) -> Result<(), super::FrameError> {
+async fn serve_connection(mut stream: TcpStream, handler: Handler) -> Result<(), super::FrameError> {
     stream.set_nodelay(true)?;
     while let Some(frame) = read_frame(&mut stream).await? {
         let response = match serde_json::from_slice::<Request>(&frame) {
             Ok(request) => handler(request).await,
-            Err(e) => Response::Error {
-                message: format!("malformed RPC request: {e}"),
-            },
+            Err(e) => Response::Error { message: format!("malformed RPC request: {e}") },
         };
         let payload = serde_json::to_vec(&response).expect("responses serialize to JSON");
         write_frame(&mut stream, &payload).await?;

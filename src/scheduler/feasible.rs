@@ -9,48 +9,28 @@ pub fn datacenter_matches(pattern: &str, dc: &str) -> bool {
         Some((head, tail)) => {
             dc.len() >= head.len()
                 && dc.starts_with(head)
-                && (0..=dc.len() - head.len())
-                    .any(|skip| datacenter_matches(tail, &dc[head.len() + skip..]))
+                && (0..=dc.len() - head.len()).any(|skip| datacenter_matches(tail, &dc[head.len() + skip..]))
         }
     }
 }
 
 /// Checks that do not depend on what already runs on the node; records why a node was
 /// filtered in `metric`.
-pub fn node_is_feasible(
-    job: &Job,
-    group: &TaskGroup,
-    node: &Node,
-    metric: &mut AllocMetric,
-) -> bool {
+pub fn node_is_feasible(job: &Job, group: &TaskGroup, node: &Node, metric: &mut AllocMetric) -> bool {
     if node.status != NodeStatus::Ready || node.scheduling_eligibility == "ineligible" {
         return false;
     }
-    if !job
-        .datacenters
-        .iter()
-        .any(|p| datacenter_matches(p, &node.datacenter))
-    {
+    if !job.datacenters.iter().any(|p| datacenter_matches(p, &node.datacenter)) {
         return false;
     }
     if !job.node_pool.is_empty() && job.node_pool != "all" && node.node_pool != job.node_pool {
         return false;
     }
     metric.nodes_evaluated += 1;
-    if let Some(task) = group
-        .tasks
-        .iter()
-        .find(|t| !node.has_healthy_driver(&t.driver))
-    {
+    if let Some(task) = group.tasks.iter().find(|t| !node.has_healthy_driver(&t.driver)) {
         metric.nodes_filtered += 1;
-        *metric
-            .constraint_filtered
-            .entry(format!("missing drivers ({})", task.driver))
-            .or_default() += 1;
-        *metric
-            .class_filtered
-            .entry(node.node_class.clone())
-            .or_default() += 1;
+        *metric.constraint_filtered.entry(format!("missing drivers ({})", task.driver)).or_default() += 1;
+        *metric.class_filtered.entry(node.node_class.clone()).or_default() += 1;
         return false;
     }
     true
@@ -58,10 +38,7 @@ pub fn node_is_feasible(
 
 /// What a group asks of a node: the sum of its tasks plus its shared disk.
 pub fn group_demand(group: &TaskGroup) -> Resources {
-    let mut demand = Resources {
-        disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb),
-        ..Resources::default()
-    };
+    let mut demand = Resources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb), ..Resources::default() };
     for task in &group.tasks {
         demand.cpu += task.resources.cpu;
         demand.memory_mb += task.resources.memory_mb;
@@ -82,11 +59,7 @@ pub fn node_capacity(node: &Node) -> Resources {
 }
 
 /// The first dimension in which `used + demand` exceeds `capacity`, if any.
-pub fn exhausted_dimension(
-    capacity: &Resources,
-    used: &Resources,
-    demand: &Resources,
-) -> Option<&'static str> {
+pub fn exhausted_dimension(capacity: &Resources, used: &Resources, demand: &Resources) -> Option<&'static str> {
     if used.cpu + demand.cpu > capacity.cpu {
         Some("cpu")
     } else if used.memory_mb + demand.memory_mb > capacity.memory_mb {

@@ -37,28 +37,14 @@ pub fn schedule(eval: &Evaluation, state: &dyn StateView) -> Outcome {
     let existing = state.allocs_by_job(&eval.namespace, &eval.job_id);
     let changes = reconcile::reconcile(job.as_deref(), &existing, state);
     let mut outcome = Outcome {
-        plan: Plan {
-            eval_id: eval.id.clone(),
-            priority: eval.priority,
-            ..Plan::default()
-        },
+        plan: Plan { eval_id: eval.id.clone(), priority: eval.priority, ..Plan::default() },
         ..Outcome::default()
     };
     for stop in changes.stops {
-        outcome
-            .plan
-            .node_update
-            .entry(stop.node_id.clone())
-            .or_default()
-            .push(stop);
+        outcome.plan.node_update.entry(stop.node_id.clone()).or_default().push(stop);
     }
     for update in changes.in_place {
-        outcome
-            .plan
-            .node_allocation
-            .entry(update.node_id.clone())
-            .or_default()
-            .push(update);
+        outcome.plan.node_allocation.entry(update.node_id.clone()).or_default().push(update);
     }
     if let Some(job) = job {
         for group in &job.task_groups {

@@ -5,8 +5,8 @@ use super::feasible::{exhausted_dimension, group_demand, node_capacity, node_is_
 use super::reconcile::Placement;
 use super::{Outcome, StateView};
 use crate::structs::{
-    generate_id, now_nanos, AllocMetric, AllocatedResources, Allocation, ClientStatus,
-    DesiredStatus, Evaluation, Job, Node, Resources, SharedResources,
+    generate_id, now_nanos, AllocMetric, AllocatedResources, Allocation, ClientStatus, DesiredStatus, Evaluation, Job,
+    Node, Resources, SharedResources,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -19,13 +19,7 @@ struct NodeUsage {
 }
 
 impl NodeUsage {
-    fn used(
-        &mut self,
-        node: &Node,
-        job: &Job,
-        stopping: &BTreeSet<String>,
-        state: &dyn StateView,
-    ) -> Resources {
+    fn used(&mut self, node: &Node, job: &Job, stopping: &BTreeSet<String>, state: &dyn StateView) -> Resources {
         if let Some(used) = self.used.get(&node.id) {
             return *used;
         }
@@ -36,10 +30,7 @@ impl NodeUsage {
             }
             used.add(&alloc.allocated_resources.total());
             if alloc.job_id == job.id && alloc.namespace == job.namespace {
-                *self
-                    .collisions
-                    .entry((node.id.clone(), alloc.task_group.clone()))
-                    .or_default() += 1;
+                *self.collisions.entry((node.id.clone(), alloc.task_group.clone())).or_default() += 1;
             }
         }
         self.used.insert(node.id.clone(), used);
@@ -47,14 +38,8 @@ impl NodeUsage {
     }
 
     fn add(&mut self, node_id: &str, group: &str, demand: &Resources) {
-        self.used
-            .entry(node_id.to_string())
-            .or_default()
-            .add(demand);
-        *self
-            .collisions
-            .entry((node_id.to_string(), group.to_string()))
-            .or_default() += 1;
+        self.used.entry(node_id.to_string()).or_default().add(demand);
+        *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
     }
 }
 
@@ -67,8 +52,7 @@ fn bin_pack_score(capacity: &Resources, used: &Resources) -> f64 {
             1.0 - used as f64 / total as f64
         }
     };
-    let total = 10f64.powf(free(used.cpu, capacity.cpu))
-        + 10f64.powf(free(used.memory_mb, capacity.memory_mb));
+    let total = 10f64.powf(free(used.cpu, capacity.cpu)) + 10f64.powf(free(used.memory_mb, capacity.memory_mb));
     ((20.0 - total) / 18.0).clamp(0.0, 1.0)
 }
 
@@ -81,17 +65,8 @@ pub fn place_all(
 ) {
     let mut nodes = state.nodes();
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
-    let stopping: BTreeSet<String> = outcome
-        .plan
-        .node_update
-        .values()
-        .flatten()
-        .map(|a| a.id.clone())
-        .collect();
-    let mut usage = NodeUsage {
-        used: HashMap::new(),
-        collisions: HashMap::new(),
-    };
+    let stopping: BTreeSet<String> = outcome.plan.node_update.values().flatten().map(|a| a.id.clone()).collect();
+    let mut usage = NodeUsage { used: HashMap::new(), collisions: HashMap::new() };
     for placement in placements {
         let Some(group) = job.task_group(&placement.group) else {
             continue;
@@ -108,10 +83,7 @@ pub fn place_all(
         let mut best: Option<(f64, &Arc<Node>)> = None;
         for node in &nodes {
             if node.status == crate::structs::NodeStatus::Ready {
-                *metric
-                    .nodes_available
-                    .entry(node.datacenter.clone())
-                    .or_default() += 1;
+                *metric.nodes_available.entry(node.datacenter.clone()).or_default() += 1;
             }
             if !node_is_feasible(job, group, node, &mut metric) {
                 continue;
@@ -120,14 +92,8 @@ pub fn place_all(
             let used = usage.used(node, job, &stopping, state);
             if let Some(dimension) = exhausted_dimension(&capacity, &used, &demand) {
                 metric.nodes_exhausted += 1;
-                *metric
-                    .dimension_exhausted
-                    .entry(dimension.to_string())
-                    .or_default() += 1;
-                *metric
-                    .class_exhausted
-                    .entry(node.node_class.clone())
-                    .or_default() += 1;
+                *metric.dimension_exhausted.entry(dimension.to_string()).or_default() += 1;
+                *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
                 continue;
             }
             let after = Resources {
@@ -136,11 +102,7 @@ pub fn place_all(
                 ..Resources::default()
             };
             let mut score = bin_pack_score(&capacity, &after);
-            let collisions = usage
-                .collisions
-                .get(&(node.id.clone(), group.name.clone()))
-                .copied()
-                .unwrap_or(0);
+            let collisions = usage.collisions.get(&(node.id.clone(), group.name.clone())).copied().unwrap_or(0);
             if collisions > 0 {
                 let penalty = -f64::from(collisions + 1) / f64::from(group.count.max(1));
                 score = (score + penalty) / 2.0;
@@ -154,12 +116,7 @@ pub fn place_all(
             Some((_, node)) => {
                 usage.add(&node.id, &group.name, &demand);
                 let alloc = new_allocation(eval, job, &group.name, placement.index, node);
-                outcome
-                    .plan
-                    .node_allocation
-                    .entry(node.id.clone())
-                    .or_default()
-                    .push(alloc);
+                outcome.plan.node_allocation.entry(node.id.clone()).or_default().push(alloc);
             }
             None => {
                 outcome.failed_tg_allocs.insert(group.name.clone(), metric);
@@ -169,16 +126,8 @@ pub fn place_all(
     }
 }
 
-fn new_allocation(
-    eval: &Evaluation,
-    job: &Arc<Job>,
-    group_name: &str,
-    index: u32,
-    node: &Node,
-) -> Allocation {
-    let group = job
-        .task_group(group_name)
-        .expect("placement names an existing group");
+fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group_name: &str, index: u32, node: &Node) -> Allocation {
+    let group = job.task_group(group_name).expect("placement names an existing group");
     let now = now_nanos();
     Allocation {
         id: generate_id(),
@@ -191,14 +140,8 @@ fn new_allocation(
         job: Some((**job).clone()),
         task_group: group.name.clone(),
         allocated_resources: AllocatedResources {
-            tasks: group
-                .tasks
-                .iter()
-                .map(|t| (t.name.clone(), t.resources))
-                .collect(),
-            shared: SharedResources {
-                disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb),
-            },
+            tasks: group.tasks.iter().map(|t| (t.name.clone(), t.resources)).collect(),
+            shared: SharedResources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb) },
         },
         desired_status: DesiredStatus::Run,
         client_status: ClientStatus::Pending,

@@ -2,9 +2,7 @@
 //! job's groups run the count they ask for.
 
 use super::StateView;
-use crate::structs::{
-    now_nanos, Allocation, ClientStatus, DesiredStatus, Job, JobType, NodeStatus, TaskGroup,
-};
+use crate::structs::{now_nanos, Allocation, ClientStatus, DesiredStatus, Job, JobType, NodeStatus, TaskGroup};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -36,9 +34,7 @@ fn stop(alloc: &Allocation, description: &str, client_status: Option<ClientStatu
 
 /// Whether the allocation's node is gone or down, so the allocation is lost.
 fn on_lost_node(alloc: &Allocation, state: &dyn StateView) -> bool {
-    state
-        .node(&alloc.node_id)
-        .is_none_or(|n| n.status == NodeStatus::Down)
+    state.node(&alloc.node_id).is_none_or(|n| n.status == NodeStatus::Down)
 }
 
 /// Whether an allocation still fills its slot of the group: live allocations always do,
@@ -48,45 +44,27 @@ fn fills_slot(alloc: &Allocation, job: &Job) -> bool {
         return true;
     }
     alloc.client_status != ClientStatus::Lost
-        && (matches!(job.job_type, JobType::Batch | JobType::Sysbatch)
-            || alloc.job_version() == job.version)
+        && (matches!(job.job_type, JobType::Batch | JobType::Sysbatch) || alloc.job_version() == job.version)
 }
 
 /// Whether the group changed in a way that needs a new allocation. A count change alone
 /// never does.
 fn group_changed(alloc: &Allocation, group: &TaskGroup) -> bool {
     match alloc.job.as_ref().and_then(|j| j.task_group(&group.name)) {
-        Some(old) => {
-            TaskGroup {
-                count: group.count,
-                ..old.clone()
-            } != *group
-        }
+        Some(old) => TaskGroup { count: group.count, ..old.clone() } != *group,
         None => true,
     }
 }
 
-pub fn reconcile(
-    job: Option<&Job>,
-    existing: &[Arc<Allocation>],
-    state: &dyn StateView,
-) -> Changes {
+pub fn reconcile(job: Option<&Job>, existing: &[Arc<Allocation>], state: &dyn StateView) -> Changes {
     let mut changes = Changes::default();
-    let wanted: Vec<&Allocation> = existing
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|a| a.desired_status == DesiredStatus::Run)
-        .collect();
+    let wanted: Vec<&Allocation> =
+        existing.iter().map(Arc::as_ref).filter(|a| a.desired_status == DesiredStatus::Run).collect();
     let job = match job {
         Some(job) if !job.stop => job,
         _ => {
-            for alloc in wanted
-                .into_iter()
-                .filter(|a| !a.client_status.is_terminal())
-            {
-                changes
-                    .stops
-                    .push(stop(alloc, "alloc not needed due to job update", None));
+            for alloc in wanted.into_iter().filter(|a| !a.client_status.is_terminal()) {
+                changes.stops.push(stop(alloc, "alloc not needed due to job update", None));
             }
             return changes;
         }
@@ -95,39 +73,18 @@ pub fn reconcile(
         reconcile_group(job, group, &wanted, state, &mut changes);
     }
     let groups: BTreeSet<&str> = job.task_groups.iter().map(|g| g.name.as_str()).collect();
-    for alloc in wanted
-        .iter()
-        .filter(|a| !groups.contains(a.task_group.as_str()) && !a.client_status.is_terminal())
-    {
-        changes.stops.push(stop(
-            alloc,
-            "alloc not needed as task group was removed",
-            None,
-        ));
+    for alloc in wanted.iter().filter(|a| !groups.contains(a.task_group.as_str()) && !a.client_status.is_terminal()) {
+        changes.stops.push(stop(alloc, "alloc not needed as task group was removed", None));
     }
     changes
 }
 
-fn reconcile_group(
-    job: &Job,
-    group: &TaskGroup,
-    wanted: &[&Allocation],
-    state: &dyn StateView,
-    changes: &mut Changes,
-) {
+fn reconcile_group(job: &Job, group: &TaskGroup, wanted: &[&Allocation], state: &dyn StateView, changes: &mut Changes) {
     let mut occupied = BTreeSet::new();
     let mut live: Vec<&Allocation> = Vec::new();
-    for alloc in wanted
-        .iter()
-        .copied()
-        .filter(|a| a.task_group == group.name)
-    {
+    for alloc in wanted.iter().copied().filter(|a| a.task_group == group.name) {
         if !alloc.client_status.is_terminal() && on_lost_node(alloc, state) {
-            changes.stops.push(stop(
-                alloc,
-                "alloc is lost since its node is down",
-                Some(ClientStatus::Lost),
-            ));
+            changes.stops.push(stop(alloc, "alloc is lost since its node is down", Some(ClientStatus::Lost)));
             continue;
         }
         if !alloc.client_status.is_terminal() {
@@ -140,19 +97,10 @@ fn reconcile_group(
     for alloc in live {
         let index = alloc.index();
         if index >= group.count || !occupied.insert(index) {
-            changes
-                .stops
-                .push(stop(alloc, "alloc not needed due to job update", None));
+            changes.stops.push(stop(alloc, "alloc not needed due to job update", None));
         } else if group_changed(alloc, group) {
-            changes.stops.push(stop(
-                alloc,
-                "alloc is being updated due to job update",
-                None,
-            ));
-            changes.placements.push(Placement {
-                group: group.name.clone(),
-                index,
-            });
+            changes.stops.push(stop(alloc, "alloc is being updated due to job update", None));
+            changes.placements.push(Placement { group: group.name.clone(), index });
         } else if alloc.job_version() != job.version {
             let mut updated = alloc.clone();
             updated.job = Some(job.clone());
@@ -161,9 +109,6 @@ fn reconcile_group(
         }
     }
     for index in (0..group.count).filter(|i| !occupied.contains(i)) {
-        changes.placements.push(Placement {
-            group: group.name.clone(),
-            index,
-        });
+        changes.placements.push(Placement { group: group.name.clone(), index });
     }
 }

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::structs::{
-    ClientStatus, DesiredStatus, DriverInfo, EphemeralDisk, JobType, NodeResources, NodeStatus,
-    Resources, Task, TaskGroup,
+    ClientStatus, DesiredStatus, DriverInfo, EphemeralDisk, JobType, NodeResources, NodeStatus, Resources, Task,
+    TaskGroup,
 };
 
 #[derive(Default)]
@@ -15,24 +15,13 @@ struct World {
 
 impl StateView for World {
     fn job(&self, namespace: &str, id: &str) -> Option<Arc<Job>> {
-        self.jobs
-            .iter()
-            .find(|j| j.namespace == namespace && j.id == id)
-            .cloned()
+        self.jobs.iter().find(|j| j.namespace == namespace && j.id == id).cloned()
     }
     fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        self.allocs
-            .iter()
-            .filter(|a| a.namespace == namespace && a.job_id == job_id)
-            .cloned()
-            .collect()
+        self.allocs.iter().filter(|a| a.namespace == namespace && a.job_id == job_id).cloned().collect()
     }
     fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        self.allocs
-            .iter()
-            .filter(|a| a.node_id == node_id)
-            .cloned()
-            .collect()
+        self.allocs.iter().filter(|a| a.node_id == node_id).cloned().collect()
     }
     fn node(&self, id: &str) -> Option<Arc<Node>> {
         self.nodes.iter().find(|n| n.id == id).cloned()
@@ -45,12 +34,7 @@ impl StateView for World {
 impl World {
     /// Commits a plan the way the plan applier would.
     fn apply(&mut self, plan: &Plan) {
-        for alloc in plan
-            .node_update
-            .values()
-            .flatten()
-            .chain(plan.node_allocation.values().flatten())
-        {
+        for alloc in plan.node_update.values().flatten().chain(plan.node_allocation.values().flatten()) {
             self.allocs.retain(|a| a.id != alloc.id);
             self.allocs.push(Arc::new(alloc.clone()));
         }
@@ -75,14 +59,7 @@ fn node(id: &str, cpu: u64, memory_mb: u64) -> Arc<Node> {
     n.node_resources.cpu.cpu_shares = cpu;
     n.node_resources.memory.memory_mb = memory_mb;
     n.node_resources.disk.disk_mb = 100_000;
-    n.drivers.insert(
-        "exec".into(),
-        DriverInfo {
-            detected: true,
-            healthy: true,
-            ..DriverInfo::default()
-        },
-    );
+    n.drivers.insert("exec".into(), DriverInfo { detected: true, healthy: true, ..DriverInfo::default() });
     Arc::new(n)
 }
 
@@ -102,11 +79,7 @@ fn job(count: u32, cpu: u64, memory_mb: u64) -> Job {
             tasks: vec![Task {
                 name: "server".into(),
                 driver: "exec".into(),
-                resources: Resources {
-                    cpu,
-                    memory_mb,
-                    ..Resources::default()
-                },
+                resources: Resources { cpu, memory_mb, ..Resources::default() },
                 ..Task::default()
             }],
             ..TaskGroup::default()
@@ -141,26 +114,16 @@ fn set_job(world: &mut World, job: Job) {
 
 #[test]
 fn places_count_with_unique_names_and_never_oversubscribes() {
-    let mut world = World {
-        nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)], ..World::default() };
     set_job(&mut world, job(5, 500, 256));
     let outcome = run(&mut world);
     // Two 500 MHz allocations fit per node: 4 placed, the 5th is queued with a reason.
     assert_eq!(world.live().len(), 4);
     let mut names: Vec<_> = world.live().iter().map(|a| a.name.clone()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        ["web.app[0]", "web.app[1]", "web.app[2]", "web.app[3]"]
-    );
+    assert_eq!(names, ["web.app[0]", "web.app[1]", "web.app[2]", "web.app[3]"]);
     for n in ["n1", "n2"] {
-        let cpu: u64 = world
-            .allocs_by_node(n)
-            .iter()
-            .map(|a| a.allocated_resources.total().cpu)
-            .sum();
+        let cpu: u64 = world.allocs_by_node(n).iter().map(|a| a.allocated_resources.total().cpu).sum();
         assert!(cpu <= 1000, "node {n} oversubscribed: {cpu} MHz");
     }
     assert_eq!(outcome.queued["app"], 1);
@@ -172,10 +135,7 @@ fn places_count_with_unique_names_and_never_oversubscribes() {
 
 #[test]
 fn bin_packing_prefers_the_fuller_node() {
-    let mut world = World {
-        nodes: vec![node("empty", 4000, 4096), node("busy", 4000, 4096)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("empty", 4000, 4096), node("busy", 4000, 4096)], ..World::default() };
     let mut other = job(1, 2000, 2048);
     other.id = "other".into();
     world.jobs.push(Arc::new(other));
@@ -186,33 +146,19 @@ fn bin_packing_prefers_the_fuller_node() {
         node_id: "busy".into(),
         client_status: ClientStatus::Running,
         allocated_resources: crate::structs::AllocatedResources {
-            tasks: [(
-                "t".to_string(),
-                Resources {
-                    cpu: 2000,
-                    memory_mb: 2048,
-                    ..Resources::default()
-                },
-            )]
-            .into(),
+            tasks: [("t".to_string(), Resources { cpu: 2000, memory_mb: 2048, ..Resources::default() })].into(),
             ..Default::default()
         },
         ..Allocation::default()
     }));
     world.jobs.push(Arc::new(job(1, 500, 256)));
     let outcome = schedule(&eval(), &world);
-    assert_eq!(
-        outcome.plan.node_allocation.keys().collect::<Vec<_>>(),
-        ["busy"]
-    );
+    assert_eq!(outcome.plan.node_allocation.keys().collect::<Vec<_>>(), ["busy"]);
 }
 
 #[test]
 fn missing_driver_is_reported_as_a_constraint() {
-    let mut world = World {
-        nodes: vec![node("n1", 1000, 1024)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
     let mut j = job(1, 100, 64);
     j.task_groups[0].tasks[0].driver = "docker".into();
     set_job(&mut world, j);
@@ -225,37 +171,23 @@ fn missing_driver_is_reported_as_a_constraint() {
 
 #[test]
 fn scaling_down_stops_the_highest_indexes() {
-    let mut world = World {
-        nodes: vec![node("n1", 4000, 4096)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 4000, 4096)], ..World::default() };
     set_job(&mut world, job(3, 100, 64));
     run(&mut world);
     let mut smaller = job(1, 100, 64);
     smaller.version = 1;
     set_job(&mut world, smaller);
     let outcome = run(&mut world);
-    let stopped: Vec<_> = outcome
-        .plan
-        .node_update
-        .values()
-        .flatten()
-        .map(|a| a.name.clone())
-        .collect();
+    let stopped: Vec<_> = outcome.plan.node_update.values().flatten().map(|a| a.name.clone()).collect();
     assert_eq!(stopped.len(), 2);
-    assert!(
-        stopped.contains(&"web.app[1]".to_string()) && stopped.contains(&"web.app[2]".to_string())
-    );
+    assert!(stopped.contains(&"web.app[1]".to_string()) && stopped.contains(&"web.app[2]".to_string()));
     assert_eq!(world.live().len(), 1);
     assert_eq!(world.live()[0].name, "web.app[0]");
 }
 
 #[test]
 fn lost_node_allocations_are_replaced_elsewhere() {
-    let mut world = World {
-        nodes: vec![node("n1", 1000, 1024)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
     set_job(&mut world, job(1, 100, 64));
     run(&mut world);
     let mut down = (*world.nodes[0]).clone();
@@ -273,10 +205,7 @@ fn lost_node_allocations_are_replaced_elsewhere() {
 
 #[test]
 fn stopped_job_stops_everything() {
-    let mut world = World {
-        nodes: vec![node("n1", 1000, 1024)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
     set_job(&mut world, job(2, 100, 64));
     run(&mut world);
     let mut stopped = job(2, 100, 64);
@@ -284,18 +213,12 @@ fn stopped_job_stops_everything() {
     set_job(&mut world, stopped);
     run(&mut world);
     assert!(world.live().is_empty());
-    assert!(world
-        .allocs
-        .iter()
-        .all(|a| a.desired_status == DesiredStatus::Stop));
+    assert!(world.allocs.iter().all(|a| a.desired_status == DesiredStatus::Stop));
 }
 
 #[test]
 fn changed_task_is_replaced_but_meta_only_change_updates_in_place() {
-    let mut world = World {
-        nodes: vec![node("n1", 4000, 4096)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 4000, 4096)], ..World::default() };
     set_job(&mut world, job(1, 100, 64));
     run(&mut world);
     let first = world.live()[0].id.clone();
@@ -306,11 +229,7 @@ fn changed_task_is_replaced_but_meta_only_change_updates_in_place() {
     set_job(&mut world, meta_only);
     let outcome = run(&mut world);
     assert!(outcome.plan.node_update.is_empty());
-    assert_eq!(
-        world.live()[0].id,
-        first,
-        "in-place update keeps the allocation"
-    );
+    assert_eq!(world.live()[0].id, first, "in-place update keeps the allocation");
     assert_eq!(world.live()[0].job_version(), 1);
 
     let mut bigger = job(1, 200, 64);
@@ -325,10 +244,7 @@ fn changed_task_is_replaced_but_meta_only_change_updates_in_place() {
 
 #[test]
 fn finished_batch_allocations_are_not_rerun() {
-    let mut world = World {
-        nodes: vec![node("n1", 4000, 4096)],
-        ..World::default()
-    };
+    let mut world = World { nodes: vec![node("n1", 4000, 4096)], ..World::default() };
     let mut batch = job(1, 100, 64);
     batch.job_type = JobType::Batch;
     set_job(&mut world, batch);

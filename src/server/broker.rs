@@ -122,9 +122,7 @@ impl EvalBroker {
             *count += 1;
             *count
         };
-        inner
-            .unacked
-            .insert(eval.id.clone(), (eval.clone(), token.clone(), deliveries));
+        inner.unacked.insert(eval.id.clone(), (eval.clone(), token.clone(), deliveries));
         Some((eval, token))
     }
 
@@ -140,12 +138,7 @@ impl EvalBroker {
         }
     }
 
-    fn take_unacked(
-        &self,
-        inner: &mut Inner,
-        id: &str,
-        token: &str,
-    ) -> Result<(Evaluation, u32), BrokerError> {
+    fn take_unacked(&self, inner: &mut Inner, id: &str, token: &str) -> Result<(Evaluation, u32), BrokerError> {
         match inner.unacked.get(id) {
             None => Err(BrokerError::NotOutstanding(id.to_string())),
             Some((_, t, _)) if t != token => Err(BrokerError::TokenMismatch(id.to_string())),
@@ -186,12 +179,10 @@ impl EvalBroker {
         Ok(NackOutcome::Requeued)
     }
 
-    /// Number of evaluations ready, waiting and outstanding (for the agent's stats).
-    pub fn len(&self) -> usize {
+    /// Number of evaluations ready, waiting or handed out.
+    pub fn outstanding(&self) -> usize {
         let inner = self.lock();
-        inner.ready.len()
-            + inner.unacked.len()
-            + inner.waiting.values().map(VecDeque::len).sum::<usize>()
+        inner.ready.len() + inner.unacked.len() + inner.waiting.values().map(VecDeque::len).sum::<usize>()
     }
 }
 
@@ -241,10 +232,7 @@ mod tests {
         broker.enqueue(eval("e2", "web", 50, 2));
         let (first, token) = next(&broker);
         assert_eq!(first.id, "e1");
-        assert!(
-            broker.try_dequeue().is_none(),
-            "second eval of the same job must wait"
-        );
+        assert!(broker.try_dequeue().is_none(), "second eval of the same job must wait");
         broker.ack("e1", &token).unwrap();
         assert_eq!(next(&broker).0.id, "e2");
     }
@@ -259,11 +247,8 @@ mod tests {
             assert_eq!(broker.nack("e1", &token), Ok(NackOutcome::Requeued));
         }
         let (_, token) = next(&broker);
-        assert_eq!(
-            broker.nack("e1", &token),
-            Ok(NackOutcome::DeliveryLimitReached)
-        );
-        assert_eq!(broker.len(), 0);
+        assert_eq!(broker.nack("e1", &token), Ok(NackOutcome::DeliveryLimitReached));
+        assert_eq!(broker.outstanding(), 0);
     }
 
     #[test]
@@ -273,10 +258,7 @@ mod tests {
         broker.enqueue(eval("e1", "web", 50, 1));
         broker.enqueue(eval("e1", "web", 50, 1));
         let (_, token) = next(&broker);
-        assert_eq!(
-            broker.ack("e1", "bogus"),
-            Err(BrokerError::TokenMismatch("e1".into()))
-        );
+        assert_eq!(broker.ack("e1", "bogus"), Err(BrokerError::TokenMismatch("e1".into())));
         broker.ack("e1", &token).unwrap();
         assert!(broker.try_dequeue().is_none());
     }

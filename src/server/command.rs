@@ -9,31 +9,17 @@ pub enum Command {
     /// Register or update a job, with the evaluation that schedules it.
     JobRegister { job: Job, eval: Evaluation },
     /// Stop a job (or remove it with `purge`), with the evaluation that stops its allocations.
-    JobDeregister {
-        namespace: String,
-        job_id: String,
-        purge: bool,
-        eval: Option<Evaluation>,
-    },
+    JobDeregister { namespace: String, job_id: String, purge: bool, eval: Option<Evaluation> },
     /// Create or update evaluations (scheduler results, blocked evaluations, unblocking).
     EvalUpsert { evals: Vec<Evaluation> },
     /// Register a node or refresh its fingerprint.
     NodeRegister { node: Node },
     /// Change a node's status, with evaluations for the jobs that had allocations on it.
-    NodeStatusUpdate {
-        node_id: String,
-        status: NodeStatus,
-        description: String,
-        evals: Vec<Evaluation>,
-        time: i64,
-    },
+    NodeStatusUpdate { node_id: String, status: NodeStatus, description: String, evals: Vec<Evaluation>, time: i64 },
     /// Commit the part of a plan the applier accepted.
     PlanApply { allocs: Vec<Allocation> },
     /// Status reported by a client for its allocations.
-    AllocClientUpdate {
-        updates: Vec<AllocClientUpdate>,
-        evals: Vec<Evaluation>,
-    },
+    AllocClientUpdate { updates: Vec<AllocClientUpdate>, evals: Vec<Evaluation> },
 }
 
 /// What a client reports about one of its allocations.

@@ -41,20 +41,14 @@ impl Server {
         crate::jobspec::canonicalize(&mut job);
         crate::jobspec::validate(&job).map_err(|e| ServerError::InvalidJob(e.to_string()))?;
         for task in job.task_groups.iter().flat_map(|g| &g.tasks) {
-            rove_drivers::validate_config(
-                &task.driver,
-                &serde_json::Value::Object(task.config.clone()),
-            )
-            .map_err(|e| ServerError::InvalidJob(format!("task {:?}: {e}", task.name)))?;
+            rove_drivers::validate_config(&task.driver, &serde_json::Value::Object(task.config.clone()))
+                .map_err(|e| ServerError::InvalidJob(format!("task {:?}: {e}", task.name)))?;
         }
         job.stop = false;
         job.submit_time = now_nanos();
         let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
         let eval_id = eval.id.clone();
-        let index = self
-            .proposer
-            .propose(Command::JobRegister { job, eval })
-            .await?;
+        let index = self.proposer.propose(Command::JobRegister { job, eval }).await?;
         Ok(JobRegisterResponse {
             eval_id,
             eval_create_index: index,
@@ -84,12 +78,7 @@ impl Server {
             eval: Some(eval),
         };
         let index = self.proposer.propose(command).await?;
-        Ok(JobDeregisterResponse {
-            eval_id,
-            eval_create_index: index,
-            job_modify_index: index,
-            index,
-        })
+        Ok(JobDeregisterResponse { eval_id, eval_create_index: index, job_modify_index: index, index })
     }
 
     /// Registers a node (or refreshes it) as ready; returns the heartbeat TTL.
@@ -103,13 +92,9 @@ impl Server {
             node.scheduling_eligibility = "eligible".into();
         }
         let changed = self.state.snapshot().node(&node.id).is_none_or(|old| {
-            old.status != NodeStatus::Ready
-                || old.node_resources != node.node_resources
-                || old.drivers != node.drivers
+            old.status != NodeStatus::Ready || old.node_resources != node.node_resources || old.drivers != node.drivers
         });
-        self.proposer
-            .propose(Command::NodeRegister { node: node.clone() })
-            .await?;
+        self.proposer.propose(Command::NodeRegister { node: node.clone() }).await?;
         if changed {
             self.retry_blocked().await?;
         }
@@ -118,11 +103,8 @@ impl Server {
 
     /// A node's heartbeat: it is alive; a node marked down comes back up.
     pub async fn heartbeat(&self, node_id: &str) -> Result<Duration, ServerError> {
-        let node = self
-            .state
-            .snapshot()
-            .node(node_id)
-            .ok_or_else(|| ServerError::NotFound(format!("node {node_id:?}")))?;
+        let node =
+            self.state.snapshot().node(node_id).ok_or_else(|| ServerError::NotFound(format!("node {node_id:?}")))?;
         if node.status != NodeStatus::Ready {
             log::info!(target: "heartbeat", "node {node_id} is back; marking it ready");
             let command = Command::NodeStatusUpdate {
@@ -139,40 +121,19 @@ impl Server {
     }
 
     /// A node's allocations, once the allocation table passes `min_index`.
-    pub async fn node_allocs(
-        &self,
-        node_id: &str,
-        min_index: u64,
-        wait: Duration,
-    ) -> (Vec<Allocation>, u64) {
-        let snap = self
-            .state
-            .wait_for(Table::Allocs, min_index, wait.min(MAX_BLOCKING_WAIT))
-            .await;
-        let allocs = snap
-            .allocs_by_node(node_id)
-            .iter()
-            .map(|a| (**a).clone())
-            .collect();
+    pub async fn node_allocs(&self, node_id: &str, min_index: u64, wait: Duration) -> (Vec<Allocation>, u64) {
+        let snap = self.state.wait_for(Table::Allocs, min_index, wait.min(MAX_BLOCKING_WAIT)).await;
+        let allocs = snap.allocs_by_node(node_id).iter().map(|a| (**a).clone()).collect();
         (allocs, snap.index(Table::Allocs).max(1))
     }
 
     pub async fn update_allocs(&self, updates: Vec<AllocClientUpdate>) -> Result<u64, ServerError> {
         let snap = self.state.snapshot();
         if let Some(missing) = updates.iter().find(|u| snap.alloc(&u.id).is_none()) {
-            return Err(ServerError::NotFound(format!(
-                "allocation {:?}",
-                missing.id
-            )));
+            return Err(ServerError::NotFound(format!("allocation {:?}", missing.id)));
         }
         let freed = updates.iter().any(|u| u.client_status.is_terminal());
-        let index = self
-            .proposer
-            .propose(Command::AllocClientUpdate {
-                updates,
-                evals: Vec::new(),
-            })
-            .await?;
+        let index = self.proposer.propose(Command::AllocClientUpdate { updates, evals: Vec::new() }).await?;
         if freed {
             self.retry_blocked().await?;
         }
@@ -191,42 +152,25 @@ impl Server {
     /// Answers the node-facing RPC requests.
     pub async fn handle_rpc(&self, request: Request) -> Response {
         let result = match request {
-            Request::NodeRegister { node } => {
-                self.register_node(*node)
-                    .await
-                    .map(|ttl| Response::Heartbeat {
-                        ttl_ms: ttl.as_millis() as u64,
-                        index: 0,
-                    })
-            }
-            Request::NodeHeartbeat { node_id } => {
-                self.heartbeat(&node_id)
-                    .await
-                    .map(|ttl| Response::Heartbeat {
-                        ttl_ms: ttl.as_millis() as u64,
-                        index: 0,
-                    })
-            }
-            Request::NodeAllocs {
-                node_id,
-                min_index,
-                wait_ms,
-            } => {
-                let (allocs, index) = self
-                    .node_allocs(&node_id, min_index, Duration::from_millis(wait_ms))
-                    .await;
+            Request::NodeRegister { node } => self
+                .register_node(*node)
+                .await
+                .map(|ttl| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0 }),
+            Request::NodeHeartbeat { node_id } => self
+                .heartbeat(&node_id)
+                .await
+                .map(|ttl| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0 }),
+            Request::NodeAllocs { node_id, min_index, wait_ms } => {
+                let (allocs, index) = self.node_allocs(&node_id, min_index, Duration::from_millis(wait_ms)).await;
                 Ok(Response::Allocs { allocs, index })
             }
-            Request::NodeUpdateAllocs { updates } => self
-                .update_allocs(updates)
-                .await
-                .map(|index| Response::Index { index }),
-            Request::HttpForward { .. } => Err(ServerError::BadRequest(
-                "HTTP forwarding is handled by the agent".into(),
-            )),
+            Request::NodeUpdateAllocs { updates } => {
+                self.update_allocs(updates).await.map(|index| Response::Index { index })
+            }
+            Request::HttpForward { .. } => {
+                Err(ServerError::BadRequest("HTTP forwarding is handled by the agent".into()))
+            }
         };
-        result.unwrap_or_else(|e| Response::Error {
-            message: e.to_string(),
-        })
+        result.unwrap_or_else(|e| Response::Error { message: e.to_string() })
     }
 }

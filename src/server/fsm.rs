@@ -25,12 +25,7 @@ impl Fsm {
                     register_job(txn, job);
                     txn.upsert_eval(eval);
                 }
-                Command::JobDeregister {
-                    namespace,
-                    job_id,
-                    purge,
-                    eval,
-                } => {
+                Command::JobDeregister { namespace, job_id, purge, eval } => {
                     if purge {
                         txn.purge_job(&namespace, &job_id);
                     } else if let Some(job) = txn.read().job(&namespace, &job_id) {
@@ -45,13 +40,7 @@ impl Fsm {
                 }
                 Command::EvalUpsert { evals } => evals.into_iter().for_each(|e| txn.upsert_eval(e)),
                 Command::NodeRegister { node } => txn.upsert_node(node),
-                Command::NodeStatusUpdate {
-                    node_id,
-                    status,
-                    description,
-                    evals,
-                    time,
-                } => {
+                Command::NodeStatusUpdate { node_id, status, description, evals, time } => {
                     if let Some(node) = txn.read().node(&node_id) {
                         let mut node = (*node).clone();
                         node.status = status;
@@ -152,8 +141,7 @@ impl StateMachine for Fsm {
     }
 
     fn restore(&mut self, _index: u64, data: &[u8]) -> Result<(), String> {
-        let snap =
-            Snapshot::from_bytes(data).map_err(|e| format!("corrupt state snapshot: {e}"))?;
+        let snap = Snapshot::from_bytes(data).map_err(|e| format!("corrupt state snapshot: {e}"))?;
         self.state.restore(snap);
         Ok(())
     }

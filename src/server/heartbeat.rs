@@ -13,11 +13,7 @@ pub struct Heartbeats {
 
 impl Heartbeats {
     pub fn new(ttl: Duration, grace: Duration) -> Heartbeats {
-        Heartbeats {
-            deadlines: Mutex::new(HashMap::new()),
-            ttl,
-            grace,
-        }
+        Heartbeats { deadlines: Mutex::new(HashMap::new()), ttl, grace }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -26,8 +22,7 @@ impl Heartbeats {
 
     /// Records that the node is alive; returns the TTL the node must heartbeat within.
     pub fn reset(&self, node_id: &str) -> Duration {
-        self.lock()
-            .insert(node_id.to_string(), Instant::now() + self.ttl + self.grace);
+        self.lock().insert(node_id.to_string(), Instant::now() + self.ttl + self.grace);
         self.ttl
     }
 
@@ -39,11 +34,7 @@ impl Heartbeats {
     pub fn take_expired(&self) -> Vec<String> {
         let now = Instant::now();
         let mut deadlines = self.lock();
-        let expired: Vec<String> = deadlines
-            .iter()
-            .filter(|(_, d)| **d <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let expired: Vec<String> = deadlines.iter().filter(|(_, d)| **d <= now).map(|(id, _)| id.clone()).collect();
         for id in &expired {
             deadlines.remove(id);
         }
@@ -66,16 +57,10 @@ mod tests {
         assert_eq!(beats.reset("a"), Duration::from_millis(40));
         beats.reset("b");
         std::thread::sleep(Duration::from_millis(50));
-        assert!(
-            beats.take_expired().is_empty(),
-            "within grace nothing expires"
-        );
+        assert!(beats.take_expired().is_empty(), "within grace nothing expires");
         beats.reset("b");
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(beats.take_expired(), ["a"]);
-        assert!(
-            beats.take_expired().is_empty(),
-            "an expired node is reported once"
-        );
+        assert!(beats.take_expired().is_empty(), "an expired node is reported once");
     }
 }

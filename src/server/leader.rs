@@ -33,10 +33,7 @@ fn establish(server: &Server) {
         server.broker.enqueue((*eval).clone());
     }
     // Every live node gets a full TTL to check in with the new leader.
-    for node in snap
-        .nodes_by_prefix("")
-        .filter(|n| n.status != NodeStatus::Down)
-    {
+    for node in snap.nodes_by_prefix("").filter(|n| n.status != NodeStatus::Down) {
         server.heartbeats.reset(&node.id);
     }
 }
@@ -72,10 +69,7 @@ pub fn evals_for_node(server: &Server, node_id: &str) -> Vec<Evaluation> {
         .collect();
     jobs.into_iter()
         .filter_map(|(namespace, job_id)| snap.job(&namespace, &job_id))
-        .map(|job| Evaluation {
-            node_id: node_id.to_string(),
-            ..Server::new_eval(&job, trigger::NODE_UPDATE)
-        })
+        .map(|job| Evaluation { node_id: node_id.to_string(), ..Server::new_eval(&job, trigger::NODE_UPDATE) })
         .collect()
 }
 
@@ -85,10 +79,6 @@ pub fn unblocked_evals(server: &Server) -> Vec<Evaluation> {
         .state
         .snapshot()
         .blocked_evals()
-        .map(|e| Evaluation {
-            status: EvalStatus::Pending,
-            modify_time: now_nanos(),
-            ..(**e).clone()
-        })
+        .map(|e| Evaluation { status: EvalStatus::Pending, modify_time: now_nanos(), ..(**e).clone() })
         .collect()
 }

@@ -79,9 +79,8 @@ impl Server {
     /// Opens the Raft store (bootstrapping a single voter on first start), restores the
     /// state, and starts the workers, the plan applier and the leadership follower.
     pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ServerError::BadRequest(format!("data dir {}: {e}", config.data_dir.display()))
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| ServerError::BadRequest(format!("data dir {}: {e}", config.data_dir.display())))?;
         let state = StateStore::new();
         let broker = Arc::new(EvalBroker::default());
         let fsm = fsm::Fsm::new(state.clone(), broker.clone());
@@ -105,10 +104,7 @@ impl Server {
             proposer: proposer.clone(),
             tasks: Mutex::new(Vec::new()),
         });
-        let mut tasks = vec![
-            planner_task,
-            smol::spawn(leader::follow_leadership(server.clone(), raft.leadership())),
-        ];
+        let mut tasks = vec![planner_task, smol::spawn(leader::follow_leadership(server.clone(), raft.leadership()))];
         for _ in 0..server.config.num_workers.max(1) {
             let worker = worker::Worker {
                 state: state.clone(),

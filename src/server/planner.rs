@@ -35,14 +35,8 @@ impl PlanQueue {
 
     pub async fn submit(&self, plan: Plan) -> Result<PlanResult, ServerError> {
         let (reply_tx, reply_rx) = smol::channel::bounded(1);
-        self.tx
-            .send((plan, reply_tx))
-            .await
-            .map_err(|_| ServerError::ShuttingDown)?;
-        reply_rx
-            .recv()
-            .await
-            .map_err(|_| ServerError::ShuttingDown)?
+        self.tx.send((plan, reply_tx)).await.map_err(|_| ServerError::ShuttingDown)?;
+        reply_rx.recv().await.map_err(|_| ServerError::ShuttingDown)?
     }
 }
 
@@ -54,20 +48,11 @@ fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]
     if node.status != NodeStatus::Ready {
         return false;
     }
-    let stopping: BTreeSet<&str> = plan
-        .node_update
-        .get(node_id)
-        .into_iter()
-        .flatten()
-        .map(|a| a.id.as_str())
-        .collect();
+    let stopping: BTreeSet<&str> = plan.node_update.get(node_id).into_iter().flatten().map(|a| a.id.as_str()).collect();
     let replacing: BTreeSet<&str> = placing.iter().map(|a| a.id.as_str()).collect();
     let mut used = Resources::default();
     for alloc in snap.allocs_by_node(node_id) {
-        if !alloc.is_terminal()
-            && !stopping.contains(alloc.id.as_str())
-            && !replacing.contains(alloc.id.as_str())
-        {
+        if !alloc.is_terminal() && !stopping.contains(alloc.id.as_str()) && !replacing.contains(alloc.id.as_str()) {
             used.add(&alloc.allocated_resources.total());
         }
     }
@@ -78,33 +63,19 @@ fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]
     exhausted_dimension(&node_capacity(&node), &used, &demand).is_none()
 }
 
-async fn apply(
-    state: &StateStore,
-    proposer: &Proposer,
-    plan: Plan,
-) -> Result<PlanResult, ServerError> {
+async fn apply(state: &StateStore, proposer: &Proposer, plan: Plan) -> Result<PlanResult, ServerError> {
     let snap = state.snapshot();
-    let mut result = PlanResult {
-        node_update: plan.node_update.clone(),
-        ..PlanResult::default()
-    };
+    let mut result = PlanResult { node_update: plan.node_update.clone(), ..PlanResult::default() };
     for (node_id, placing) in &plan.node_allocation {
         if node_fits(&snap, node_id, &plan, placing) {
-            result
-                .node_allocation
-                .insert(node_id.clone(), placing.clone());
+            result.node_allocation.insert(node_id.clone(), placing.clone());
         } else {
             log::debug!(target: "planner", "plan for eval {} no longer fits node {node_id}", plan.eval_id);
             result.refresh_index = snap.latest_index();
         }
     }
-    let allocs: Vec<Allocation> = result
-        .node_update
-        .values()
-        .chain(result.node_allocation.values())
-        .flatten()
-        .cloned()
-        .collect();
+    let allocs: Vec<Allocation> =
+        result.node_update.values().chain(result.node_allocation.values()).flatten().cloned().collect();
     if !allocs.is_empty() {
         result.alloc_index = proposer.propose(Command::PlanApply { allocs }).await?;
     }

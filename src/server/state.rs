@@ -4,9 +4,7 @@
 //! Only the FSM writes to it (every write comes from a committed Raft entry); everything
 //! else reads consistent snapshots.
 
-use crate::structs::{
-    Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node,
-};
+use crate::structs::{Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node};
 use event_listener::Event;
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
@@ -56,13 +54,8 @@ struct Persisted {
     indexes: TableIndexes,
 }
 
-fn prefixed<'a, V: 'a>(
-    map: &'a OrdMap<String, Arc<V>>,
-    prefix: &'a str,
-) -> impl Iterator<Item = &'a Arc<V>> + 'a {
-    map.range(prefix.to_string()..)
-        .take_while(move |(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v)
+fn prefixed<'a, V: 'a>(map: &'a OrdMap<String, Arc<V>>, prefix: &'a str) -> impl Iterator<Item = &'a Arc<V>> + 'a {
+    map.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix)).map(|(_, v)| v)
 }
 
 impl Snapshot {
@@ -82,30 +75,19 @@ impl Snapshot {
     }
 
     pub fn job(&self, namespace: &str, id: &str) -> Option<Arc<Job>> {
-        self.jobs
-            .get(&(namespace.to_string(), id.to_string()))
-            .cloned()
+        self.jobs.get(&(namespace.to_string(), id.to_string())).cloned()
     }
 
     /// Jobs in `namespace` (all namespaces for `"*"`) whose ID starts with `prefix`.
-    pub fn jobs<'a>(
-        &'a self,
-        namespace: &'a str,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Job>> + 'a {
-        self.jobs.values().filter(move |j| {
-            (namespace == "*" || j.namespace == namespace) && j.id.starts_with(prefix)
-        })
+    pub fn jobs<'a>(&'a self, namespace: &'a str, prefix: &'a str) -> impl Iterator<Item = &'a Arc<Job>> + 'a {
+        self.jobs.values().filter(move |j| (namespace == "*" || j.namespace == namespace) && j.id.starts_with(prefix))
     }
 
     pub fn eval(&self, id: &str) -> Option<Arc<Evaluation>> {
         self.evals.get(id).cloned()
     }
 
-    pub fn evals_by_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Evaluation>> + 'a {
+    pub fn evals_by_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Arc<Evaluation>> + 'a {
         prefixed(&self.evals, prefix)
     }
 
@@ -120,30 +102,20 @@ impl Snapshot {
 
     /// Evaluations not yet finished, oldest first.
     pub fn pending_evals(&self) -> Vec<Arc<Evaluation>> {
-        let mut evals: Vec<_> = self
-            .evals
-            .values()
-            .filter(|e| e.status == EvalStatus::Pending)
-            .cloned()
-            .collect();
+        let mut evals: Vec<_> = self.evals.values().filter(|e| e.status == EvalStatus::Pending).cloned().collect();
         evals.sort_by_key(|e| e.create_index);
         evals
     }
 
     pub fn blocked_evals(&self) -> impl Iterator<Item = &Arc<Evaluation>> {
-        self.evals
-            .values()
-            .filter(|e| e.status == EvalStatus::Blocked)
+        self.evals.values().filter(|e| e.status == EvalStatus::Blocked)
     }
 
     pub fn alloc(&self, id: &str) -> Option<Arc<Allocation>> {
         self.allocs.get(id).cloned()
     }
 
-    pub fn allocs_by_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Allocation>> + 'a {
+    pub fn allocs_by_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Arc<Allocation>> + 'a {
         prefixed(&self.allocs, prefix)
     }
 
@@ -168,10 +140,7 @@ impl Snapshot {
         self.nodes.get(id).cloned()
     }
 
-    pub fn nodes_by_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
+    pub fn nodes_by_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
         prefixed(&self.nodes, prefix)
     }
 
@@ -199,11 +168,7 @@ impl Snapshot {
             }
             summary.modify_index = summary.modify_index.max(alloc.modify_index);
         }
-        if let Some(eval) = self
-            .evals_by_job(&job.namespace, &job.id)
-            .iter()
-            .max_by_key(|e| e.create_index)
-        {
+        if let Some(eval) = self.evals_by_job(&job.namespace, &job.id).iter().max_by_key(|e| e.create_index) {
             for (group, queued) in &eval.queued_allocations {
                 summary.summary.entry(group.clone()).or_default().queued = *queued;
             }
@@ -242,10 +207,7 @@ impl Snapshot {
 
     pub fn from_bytes(data: &[u8]) -> Result<Snapshot, serde_json::Error> {
         let persisted: Persisted = serde_json::from_slice(data)?;
-        let mut snap = Snapshot {
-            indexes: persisted.indexes,
-            ..Snapshot::default()
-        };
+        let mut snap = Snapshot { indexes: persisted.indexes, ..Snapshot::default() };
         for job in persisted.jobs {
             snap.put_job(job);
         }
@@ -264,31 +226,22 @@ impl Snapshot {
     // Writers, used by `StateStore::write` only.
 
     fn put_job(&mut self, job: Job) {
-        self.jobs
-            .insert((job.namespace.clone(), job.id.clone()), Arc::new(job));
+        self.jobs.insert((job.namespace.clone(), job.id.clone()), Arc::new(job));
     }
 
     fn put_eval(&mut self, eval: Evaluation) {
-        self.evals_by_job.insert((
-            (eval.namespace.clone(), eval.job_id.clone()),
-            eval.id.clone(),
-        ));
+        self.evals_by_job.insert(((eval.namespace.clone(), eval.job_id.clone()), eval.id.clone()));
         self.evals.insert(eval.id.clone(), Arc::new(eval));
     }
 
     fn put_alloc(&mut self, alloc: Allocation) {
         if let Some(old) = self.allocs.get(&alloc.id) {
             if old.node_id != alloc.node_id {
-                self.allocs_by_node
-                    .remove(&(old.node_id.clone(), old.id.clone()));
+                self.allocs_by_node.remove(&(old.node_id.clone(), old.id.clone()));
             }
         }
-        self.allocs_by_node
-            .insert((alloc.node_id.clone(), alloc.id.clone()));
-        self.allocs_by_job.insert((
-            (alloc.namespace.clone(), alloc.job_id.clone()),
-            alloc.id.clone(),
-        ));
+        self.allocs_by_node.insert((alloc.node_id.clone(), alloc.id.clone()));
+        self.allocs_by_job.insert(((alloc.namespace.clone(), alloc.job_id.clone()), alloc.id.clone()));
         self.allocs.insert(alloc.id.clone(), Arc::new(alloc));
     }
 }
@@ -330,8 +283,7 @@ impl Txn {
         }
         eval.modify_index = self.index;
         self.snap.indexes.evals = self.index;
-        self.touched_jobs
-            .push((eval.namespace.clone(), eval.job_id.clone()));
+        self.touched_jobs.push((eval.namespace.clone(), eval.job_id.clone()));
         self.upserted_evals.push(eval.id.clone());
         self.snap.put_eval(eval);
     }
@@ -342,8 +294,7 @@ impl Txn {
         }
         alloc.modify_index = self.index;
         self.snap.indexes.allocs = self.index;
-        self.touched_jobs
-            .push((alloc.namespace.clone(), alloc.job_id.clone()));
+        self.touched_jobs.push((alloc.namespace.clone(), alloc.job_id.clone()));
         self.snap.put_alloc(alloc);
     }
 
@@ -363,18 +314,12 @@ impl Txn {
         let key = (namespace.to_string(), id.to_string());
         for alloc in self.snap.allocs_by_job(namespace, id) {
             self.snap.allocs.remove(&alloc.id);
-            self.snap
-                .allocs_by_node
-                .remove(&(alloc.node_id.clone(), alloc.id.clone()));
-            self.snap
-                .allocs_by_job
-                .remove(&(key.clone(), alloc.id.clone()));
+            self.snap.allocs_by_node.remove(&(alloc.node_id.clone(), alloc.id.clone()));
+            self.snap.allocs_by_job.remove(&(key.clone(), alloc.id.clone()));
         }
         for eval in self.snap.evals_by_job(namespace, id) {
             self.snap.evals.remove(&eval.id);
-            self.snap
-                .evals_by_job
-                .remove(&(key.clone(), eval.id.clone()));
+            self.snap.evals_by_job.remove(&(key.clone(), eval.id.clone()));
         }
         self.snap.indexes.allocs = self.index;
         self.snap.indexes.evals = self.index;
@@ -430,12 +375,7 @@ impl StateStore {
 
     /// Runs `f` as one transaction at Raft index `index` and publishes the result.
     pub fn write<R>(&self, index: u64, f: impl FnOnce(&mut Txn) -> R) -> R {
-        let mut txn = Txn {
-            snap: self.snapshot(),
-            index,
-            touched_jobs: Vec::new(),
-            upserted_evals: Vec::new(),
-        };
+        let mut txn = Txn { snap: self.snapshot(), index, touched_jobs: Vec::new(), upserted_evals: Vec::new() };
         let result = f(&mut txn);
         txn.refresh_job_statuses();
         *self.current.write().expect("state lock poisoned") = txn.snap;
@@ -473,12 +413,7 @@ mod tests {
     use crate::structs::{DesiredStatus, JobType};
 
     fn job(id: &str) -> Job {
-        Job {
-            id: id.into(),
-            namespace: "default".into(),
-            job_type: JobType::Service,
-            ..Job::default()
-        }
+        Job { id: id.into(), namespace: "default".into(), job_type: JobType::Service, ..Job::default() }
     }
 
     fn alloc(id: &str, job_id: &str, node: &str) -> Allocation {
@@ -503,10 +438,7 @@ mod tests {
         assert_eq!(after.index(Table::Allocs), 6);
         assert_eq!(after.allocs_by_node("n1").len(), 1);
         assert_eq!(after.allocs_by_job("default", "web").len(), 1);
-        assert_eq!(
-            after.job("default", "web").unwrap().status,
-            JobStatus::Running
-        );
+        assert_eq!(after.job("default", "web").unwrap().status, JobStatus::Running);
     }
 
     #[test]
@@ -559,10 +491,7 @@ mod tests {
         let restored = Snapshot::from_bytes(&bytes).unwrap();
         assert_eq!(restored.latest_index(), 3);
         assert_eq!(restored.allocs_by_node("n1")[0].id, "a1");
-        assert_eq!(
-            *restored.job("default", "web").unwrap(),
-            *store.snapshot().job("default", "web").unwrap()
-        );
+        assert_eq!(*restored.job("default", "web").unwrap(), *store.snapshot().job("default", "web").unwrap());
     }
 
     #[test]
@@ -572,8 +501,7 @@ mod tests {
         let waiter = {
             let store = store.clone();
             std::thread::spawn(move || {
-                smol::block_on(store.wait_for(Table::Jobs, 1, Duration::from_secs(10)))
-                    .index(Table::Jobs)
+                smol::block_on(store.wait_for(Table::Jobs, 1, Duration::from_secs(10))).index(Table::Jobs)
             })
         };
         std::thread::sleep(Duration::from_millis(50));

@@ -7,9 +7,7 @@ use super::planner::PlanQueue;
 use super::state::{Snapshot, StateStore, Table};
 use super::{Proposer, ServerError};
 use crate::scheduler::{self, Outcome, StateView};
-use crate::structs::{
-    generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node,
-};
+use crate::structs::{generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,9 +53,7 @@ impl Worker {
                 }
                 Err(e) => {
                     log::warn!(target: "worker", "eval {} for job {:?} failed: {e}", eval.id, eval.job_id);
-                    if let Ok(NackOutcome::DeliveryLimitReached) =
-                        self.broker.nack(&eval.id, &token)
-                    {
+                    if let Ok(NackOutcome::DeliveryLimitReached) = self.broker.nack(&eval.id, &token) {
                         self.give_up(&eval, &e).await;
                     }
                 }
@@ -66,14 +62,7 @@ impl Worker {
     }
 
     async fn process(&self, eval: &Evaluation) -> Result<(), ServerError> {
-        let mut snap = self
-            .state
-            .wait_for(
-                Table::Evals,
-                eval.modify_index.saturating_sub(1),
-                STATE_WAIT,
-            )
-            .await;
+        let mut snap = self.state.wait_for(Table::Evals, eval.modify_index.saturating_sub(1), STATE_WAIT).await;
         let mut outcome = Outcome::default();
         for _ in 0..MAX_PLAN_ATTEMPTS {
             outcome = {
@@ -87,14 +76,7 @@ impl Worker {
             if result.refresh_index == 0 {
                 break;
             }
-            snap = self
-                .state
-                .wait_for(
-                    Table::Allocs,
-                    result.refresh_index.saturating_sub(1),
-                    STATE_WAIT,
-                )
-                .await;
+            snap = self.state.wait_for(Table::Allocs, result.refresh_index.saturating_sub(1), STATE_WAIT).await;
         }
         let evals = self.finished_evals(eval, &snap, outcome);
         self.proposer.propose(Command::EvalUpsert { evals }).await?;
@@ -103,12 +85,7 @@ impl Worker {
 
     /// The evaluation marked complete, plus a blocked evaluation to retry placements that
     /// failed, unless the job already has one waiting.
-    fn finished_evals(
-        &self,
-        eval: &Evaluation,
-        snap: &Snapshot,
-        outcome: Outcome,
-    ) -> Vec<Evaluation> {
+    fn finished_evals(&self, eval: &Evaluation, snap: &Snapshot, outcome: Outcome) -> Vec<Evaluation> {
         let mut done = eval.clone();
         done.status = EvalStatus::Complete;
         done.queued_allocations = outcome.queued;
@@ -143,13 +120,7 @@ impl Worker {
         failed.status = EvalStatus::Failed;
         failed.status_description = format!("evaluation reached delivery limit ({error})");
         failed.modify_time = now_nanos();
-        if let Err(e) = self
-            .proposer
-            .propose(Command::EvalUpsert {
-                evals: vec![failed],
-            })
-            .await
-        {
+        if let Err(e) = self.proposer.propose(Command::EvalUpsert { evals: vec![failed] }).await {
             log::warn!(target: "worker", "could not mark eval {} failed: {e}", eval.id);
         }
     }

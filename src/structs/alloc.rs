@@ -40,10 +40,7 @@ pub enum ClientStatus {
 impl ClientStatus {
     /// Whether the allocation has finished for good on its node.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-        )
+        matches!(self, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost)
     }
 }
 
@@ -128,10 +125,7 @@ pub struct AllocatedResources {
 impl AllocatedResources {
     /// Sum of what the allocation's tasks use.
     pub fn total(&self) -> Resources {
-        let mut total = Resources {
-            disk_mb: self.shared.disk_mb,
-            ..Resources::default()
-        };
+        let mut total = Resources { disk_mb: self.shared.disk_mb, ..Resources::default() };
         for r in self.tasks.values() {
             total.add(r);
         }

@@ -11,8 +11,8 @@ pub mod duration_nanos {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let nanos = i64::deserialize(d)?;
-        u64::try_from(nanos).map(Duration::from_nanos).map_err(|_| {
-            serde::de::Error::custom(format!("duration must not be negative, got {nanos}"))
-        })
+        u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .map_err(|_| serde::de::Error::custom(format!("duration must not be negative, got {nanos}")))
     }
 }

@@ -16,10 +16,7 @@ pub enum EvalStatus {
 
 impl EvalStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            EvalStatus::Complete | EvalStatus::Failed | EvalStatus::Canceled
-        )
+        matches!(self, EvalStatus::Complete | EvalStatus::Failed | EvalStatus::Canceled)
     }
 }
 

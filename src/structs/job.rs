@@ -231,10 +231,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            max_files: 10,
-            max_file_size_mb: 10,
-        }
+        LogConfig { max_files: 10, max_file_size_mb: 10 }
     }
 }
 

@@ -24,10 +24,7 @@ pub fn generate_id() -> String {
 
 /// Nanoseconds since the Unix epoch, the time format of Nomad's API.
 pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// The namespace used when none is given.

@@ -50,9 +50,7 @@ pub struct Node {
 impl Node {
     /// Whether the node can take new work: alive, eligible, and the driver healthy.
     pub fn has_healthy_driver(&self, driver: &str) -> bool {
-        self.drivers
-            .get(driver)
-            .is_some_and(|d| d.detected && d.healthy)
+        self.drivers.get(driver).is_some_and(|d| d.detected && d.healthy)
     }
 }
 

@@ -19,8 +19,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.node_update.values().all(Vec::is_empty)
-            && self.node_allocation.values().all(Vec::is_empty)
+        self.node_update.values().all(Vec::is_empty) && self.node_allocation.values().all(Vec::is_empty)
     }
 }
 

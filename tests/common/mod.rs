@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rove");
@@ -17,11 +17,7 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "rove-test-{name}-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
+        let dir = std::env::temp_dir().join(format!("rove-test-{name}-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -38,11 +34,7 @@ impl Drop for TempDir {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running agent process.
@@ -85,16 +77,8 @@ impl Agent {
     }
 
     fn spawn(&mut self, extra_args: &[&str]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap();
-        let mut args = vec![
-            "agent".to_string(),
-            "-config".into(),
-            self.config_path.display().to_string(),
-        ];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
+        let mut args = vec!["agent".to_string(), "-config".into(), self.config_path.display().to_string()];
         args.push("-data-dir".into());
         args.push(self.data_dir.display().to_string());
         args.extend(extra_args.iter().map(|s| s.to_string()));
@@ -159,21 +143,14 @@ impl Agent {
     }
 
     pub fn get(&self, path: &str) -> Value {
-        let (status, body) = self
-            .try_get(path)
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let (status, body) = self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
         assert_eq!(status, 200, "GET {path} answered {status}: {body}");
         body
     }
 
     /// Runs the CLI against this agent.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("NOMAD_ADDR", self.address())
-            .env_remove("ROVE_ADDR")
-            .output()
-            .unwrap()
+        Command::new(BIN).args(args).env("NOMAD_ADDR", self.address()).env_remove("ROVE_ADDR").output().unwrap()
     }
 
     /// Runs the CLI and requires success; returns stdout.
@@ -191,19 +168,11 @@ impl Agent {
     }
 
     pub fn allocs(&self, job: &str) -> Vec<Value> {
-        self.get(&format!("/v1/job/{job}/allocations"))
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.get(&format!("/v1/job/{job}/allocations")).as_array().cloned().unwrap_or_default()
     }
 
     /// Waits until `pred` holds for the job's allocations, then returns them.
-    pub fn wait_allocs(
-        &self,
-        job: &str,
-        what: &str,
-        pred: impl Fn(&[Value]) -> bool,
-    ) -> Vec<Value> {
+    pub fn wait_allocs(&self, job: &str, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         wait_until(Duration::from_secs(60), what, || {
             let allocs = self.allocs(job);
             pred(&allocs).then_some(allocs)
@@ -217,15 +186,7 @@ impl Drop for Agent {
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if self
-                    .child
-                    .as_mut()
-                    .unwrap()
-                    .try_wait()
-                    .ok()
-                    .flatten()
-                    .is_some()
-                {
+                if self.child.as_mut().unwrap().try_wait().ok().flatten().is_some() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -250,12 +211,7 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
 }
 
 /// A minimal HTTP/1.1 exchange: returns the status and the body.
-pub fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn http(port: u16, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or_default();
@@ -267,16 +223,9 @@ pub fn http(
     stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(std::io::ErrorKind::InvalidData)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or(std::io::ErrorKind::InvalidData)?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(std::io::ErrorKind::InvalidData)?;
     Ok((status, raw[split + 4..].to_vec()))
 }
 
@@ -291,11 +240,7 @@ pub fn job_file(dir: &Path, name: &str, hcl: &str) -> String {
 pub fn process_running(marker: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
         std::fs::read(entry.path().join("cmdline"))
-            .map(|c| {
-                String::from_utf8_lossy(&c)
-                    .replace('\0', " ")
-                    .contains(marker)
-            })
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker))
             .unwrap_or(false)
     })
 }

@@ -68,11 +68,7 @@ impl RaftNode {
     /// cluster of this one voter (an existing store is never bootstrapped again). Restores
     /// the FSM from the last snapshot and starts the Ready loop, which replays the
     /// committed log after it.
-    pub fn start(
-        cfg: RaftConfig,
-        fsm: Box<dyn StateMachine>,
-        bootstrap_single: bool,
-    ) -> Result<RaftHandle, RaftError> {
+    pub fn start(cfg: RaftConfig, fsm: Box<dyn StateMachine>, bootstrap_single: bool) -> Result<RaftHandle, RaftError> {
         node::start(cfg, fsm, bootstrap_single)
     }
 }

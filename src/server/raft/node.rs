@@ -37,9 +37,7 @@ impl RaftHandle {
     /// Proposes `data`; resolves with its log index once it is committed and applied.
     pub async fn propose(&self, data: Vec<u8>) -> Result<u64, RaftError> {
         let (tx, rx) = smol::channel::bounded(1);
-        self.ops
-            .send(Op::Propose(data, tx))
-            .map_err(|_| RaftError::Shutdown)?;
+        self.ops.send(Op::Propose(data, tx)).map_err(|_| RaftError::Shutdown)?;
         rx.recv().await.map_err(|_| RaftError::Shutdown)?
     }
 
@@ -54,22 +52,13 @@ impl RaftHandle {
     }
 
     pub fn status(&self) -> RaftStatus {
-        self.shared
-            .status
-            .lock()
-            .expect("raft status lock poisoned")
-            .clone()
+        self.shared.status.lock().expect("raft status lock poisoned").clone()
     }
 
     /// Stops the Raft thread after it persisted everything; pending proposals fail.
     pub fn shutdown(&self) {
         let _ = self.ops.send(Op::Shutdown);
-        if let Some(thread) = self
-            .thread
-            .lock()
-            .expect("raft thread lock poisoned")
-            .take()
-        {
+        if let Some(thread) = self.thread.lock().expect("raft thread lock poisoned").take() {
             let _ = thread.join();
         }
     }
@@ -107,11 +96,7 @@ struct Loop {
     announced_leader: bool,
 }
 
-pub fn start(
-    cfg: RaftConfig,
-    mut fsm: Box<dyn StateMachine>,
-    bootstrap_single: bool,
-) -> Result<RaftHandle, RaftError> {
+pub fn start(cfg: RaftConfig, mut fsm: Box<dyn StateMachine>, bootstrap_single: bool) -> Result<RaftHandle, RaftError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(RaftError::Thread)?;
     let storage = RedbStorage::open(&cfg.data_dir.join("raft.redb"))?;
     let fresh = !storage.is_initialized()?;
@@ -122,8 +107,7 @@ pub fn start(
     let mut applied = 0;
     if let Some(snapshot) = storage.stored_snapshot()? {
         let index = snapshot.get_metadata().index;
-        fsm.restore(index, snapshot.get_data())
-            .map_err(RaftError::Restore)?;
+        fsm.restore(index, snapshot.get_data()).map_err(RaftError::Restore)?;
         applied = index;
         log::info!(target: "raft", "restored state from snapshot at index {index}");
     }
@@ -139,15 +123,7 @@ pub fn start(
     };
     config.validate()?;
     let node = RawNode::new(&config, storage, &super::logger::logger())?;
-    let single_voter = node
-        .raft
-        .prs()
-        .conf()
-        .voters()
-        .ids()
-        .iter()
-        .collect::<Vec<_>>()
-        == vec![cfg.id];
+    let single_voter = node.raft.prs().conf().voters().ids().iter().collect::<Vec<_>>() == vec![cfg.id];
     let shared = Arc::new(Shared {
         status: Mutex::new(RaftStatus {
             id: cfg.id,
@@ -183,12 +159,7 @@ pub fn start(
         .name("raft".into())
         .spawn(move || raft_loop.run(ops_rx))
         .map_err(RaftError::Thread)?;
-    Ok(RaftHandle {
-        ops: ops_tx,
-        shared,
-        leadership: lead_rx,
-        thread: Arc::new(Mutex::new(Some(thread))),
-    })
+    Ok(RaftHandle { ops: ops_tx, shared, leadership: lead_rx, thread: Arc::new(Mutex::new(Some(thread))) })
 }
 
 impl Loop {
@@ -247,9 +218,7 @@ impl Loop {
             self.install_snapshot(ready.snapshot().clone())?;
         }
         self.apply_entries(ready.take_committed_entries())?;
-        self.node
-            .mut_store()
-            .append_and_save(ready.entries(), ready.hs())?;
+        self.node.mut_store().append_and_save(ready.entries(), ready.hs())?;
         self.transport.send(ready.take_persisted_messages());
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
@@ -263,9 +232,7 @@ impl Loop {
 
     fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), RaftError> {
         let index = snapshot.get_metadata().index;
-        self.fsm
-            .restore(index, snapshot.get_data())
-            .map_err(RaftError::Restore)?;
+        self.fsm.restore(index, snapshot.get_data()).map_err(RaftError::Restore)?;
         self.node.mut_store().save_snapshot(&snapshot, false)?;
         self.applied = index;
         self.last_snapshot = index;
@@ -286,15 +253,13 @@ impl Loop {
                 EntryType::EntryNormal => {}
                 EntryType::EntryConfChange => {
                     let mut cc = raft::eraftpb::ConfChange::default();
-                    cc.merge_from_bytes(&entry.data)
-                        .map_err(|e| RaftError::Restore(e.to_string()))?;
+                    cc.merge_from_bytes(&entry.data).map_err(|e| RaftError::Restore(e.to_string()))?;
                     let cs = self.node.apply_conf_change(&cc)?;
                     self.node.mut_store().set_conf_state(&cs)?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     let mut cc = raft::eraftpb::ConfChangeV2::default();
-                    cc.merge_from_bytes(&entry.data)
-                        .map_err(|e| RaftError::Restore(e.to_string()))?;
+                    cc.merge_from_bytes(&entry.data).map_err(|e| RaftError::Restore(e.to_string()))?;
                     let cs = self.node.apply_conf_change(&cc)?;
                     self.node.mut_store().set_conf_state(&cs)?;
                 }
@@ -325,11 +290,7 @@ impl Loop {
             self.take_snapshot()?;
         }
         let raft = &self.node.raft;
-        *self
-            .shared
-            .status
-            .lock()
-            .expect("raft status lock poisoned") = RaftStatus {
+        *self.shared.status.lock().expect("raft status lock poisoned") = RaftStatus {
             id: raft.id,
             leader_id: raft.leader_id,
             term: raft.term,

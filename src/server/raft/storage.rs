@@ -22,10 +22,7 @@ pub enum StoreError {
     #[error("raft store: {0}")]
     Redb(#[from] redb::Error),
     #[error("raft store: corrupt {what}: {source}")]
-    Corrupt {
-        what: &'static str,
-        source: protobuf::ProtobufError,
-    },
+    Corrupt { what: &'static str, source: protobuf::ProtobufError },
 }
 
 fn redb_err<E: Into<redb::Error>>(e: E) -> StoreError {
@@ -46,20 +43,13 @@ pub struct RedbStorage {
 
 impl RedbStorage {
     pub fn open(path: &Path) -> Result<RedbStorage, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(redb_err)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(redb_err)?;
         let txn = db.begin_write().map_err(redb_err)?;
         txn.open_table(ENTRIES).map_err(redb_err)?;
         txn.open_table(META).map_err(redb_err)?;
         txn.commit().map_err(redb_err)?;
-        let storage = RedbStorage {
-            db,
-            snapshot_index: Cell::new(0),
-            snapshot_term: Cell::new(0),
-            last_index: Cell::new(0),
-        };
+        let storage =
+            RedbStorage { db, snapshot_index: Cell::new(0), snapshot_term: Cell::new(0), last_index: Cell::new(0) };
         let meta = storage.snapshot_meta()?;
         storage.snapshot_index.set(meta.0);
         storage.snapshot_term.set(meta.1);
@@ -72,17 +62,15 @@ impl RedbStorage {
         let txn = self.db.begin_read().map_err(redb_err)?;
         let table = txn.open_table(META).map_err(redb_err)?;
         match table.get(key).map_err(redb_err)? {
-            Some(bytes) => M::parse_from_bytes(bytes.value())
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt { what: key, source }),
+            Some(bytes) => {
+                M::parse_from_bytes(bytes.value()).map(Some).map_err(|source| StoreError::Corrupt { what: key, source })
+            }
             None => Ok(None),
         }
     }
 
     fn snapshot_meta(&self) -> Result<(u64, u64), StoreError> {
-        Ok(self
-            .stored_snapshot()?
-            .map_or((0, 0), |s| (s.get_metadata().index, s.get_metadata().term)))
+        Ok(self.stored_snapshot()?.map_or((0, 0), |s| (s.get_metadata().index, s.get_metadata().term)))
     }
 
     fn last_entry_index(&self) -> Result<Option<u64>, StoreError> {
@@ -104,20 +92,13 @@ impl RedbStorage {
     pub fn set_conf_state(&self, cs: &ConfState) -> Result<(), StoreError> {
         let bytes = cs.write_to_bytes().expect("conf state encodes");
         let txn = self.db.begin_write().map_err(redb_err)?;
-        txn.open_table(META)
-            .map_err(redb_err)?
-            .insert(CONF_STATE, bytes.as_slice())
-            .map_err(redb_err)?;
+        txn.open_table(META).map_err(redb_err)?.insert(CONF_STATE, bytes.as_slice()).map_err(redb_err)?;
         txn.commit().map_err(redb_err)
     }
 
     /// Appends entries (replacing any conflicting tail) and saves the hard state, in one
     /// transaction.
-    pub fn append_and_save(
-        &self,
-        entries: &[Entry],
-        hard_state: Option<&HardState>,
-    ) -> Result<(), StoreError> {
+    pub fn append_and_save(&self, entries: &[Entry], hard_state: Option<&HardState>) -> Result<(), StoreError> {
         if entries.is_empty() && hard_state.is_none() {
             return Ok(());
         }
@@ -126,22 +107,15 @@ impl RedbStorage {
             let mut table = txn.open_table(ENTRIES).map_err(redb_err)?;
             if let Some(first) = entries.first() {
                 // A new entry at index i replaces everything from i on.
-                table
-                    .retain_in(first.index.., |_, _| false)
-                    .map_err(redb_err)?;
+                table.retain_in(first.index.., |_, _| false).map_err(redb_err)?;
                 for entry in entries {
                     let bytes = entry.write_to_bytes().expect("entries encode");
-                    table
-                        .insert(entry.index, bytes.as_slice())
-                        .map_err(redb_err)?;
+                    table.insert(entry.index, bytes.as_slice()).map_err(redb_err)?;
                 }
             }
             if let Some(hs) = hard_state {
                 let bytes = hs.write_to_bytes().expect("hard state encodes");
-                txn.open_table(META)
-                    .map_err(redb_err)?
-                    .insert(HARD_STATE, bytes.as_slice())
-                    .map_err(redb_err)?;
+                txn.open_table(META).map_err(redb_err)?.insert(HARD_STATE, bytes.as_slice()).map_err(redb_err)?;
             }
         }
         txn.commit().map_err(redb_err)?;
@@ -168,25 +142,14 @@ impl RedbStorage {
         {
             let mut metas = txn.open_table(META).map_err(redb_err)?;
             let snap_bytes = snapshot.write_to_bytes().expect("snapshot encodes");
-            metas
-                .insert(SNAPSHOT, snap_bytes.as_slice())
-                .map_err(redb_err)?;
-            let cs_bytes = meta
-                .get_conf_state()
-                .write_to_bytes()
-                .expect("conf state encodes");
-            metas
-                .insert(CONF_STATE, cs_bytes.as_slice())
-                .map_err(redb_err)?;
+            metas.insert(SNAPSHOT, snap_bytes.as_slice()).map_err(redb_err)?;
+            let cs_bytes = meta.get_conf_state().write_to_bytes().expect("conf state encodes");
+            metas.insert(CONF_STATE, cs_bytes.as_slice()).map_err(redb_err)?;
             let hs_bytes = hs.write_to_bytes().expect("hard state encodes");
-            metas
-                .insert(HARD_STATE, hs_bytes.as_slice())
-                .map_err(redb_err)?;
+            metas.insert(HARD_STATE, hs_bytes.as_slice()).map_err(redb_err)?;
             let mut entries = txn.open_table(ENTRIES).map_err(redb_err)?;
             if truncate_log {
-                entries
-                    .retain_in(..=meta.index, |_, _| false)
-                    .map_err(redb_err)?;
+                entries.retain_in(..=meta.index, |_, _| false).map_err(redb_err)?;
             } else {
                 entries.retain(|_, _| false).map_err(redb_err)?;
             }
@@ -206,27 +169,15 @@ impl RedbStorage {
     pub fn entry_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
         let txn = self.db.begin_read().map_err(redb_err)?;
-        txn.open_table(ENTRIES)
-            .map_err(redb_err)?
-            .len()
-            .map_err(redb_err)
+        txn.open_table(ENTRIES).map_err(redb_err)?.len().map_err(redb_err)
     }
 }
 
 impl raft::Storage for RedbStorage {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        let hard_state = self
-            .read_meta::<HardState>(HARD_STATE)
-            .map_err(to_raft)?
-            .unwrap_or_default();
-        let conf_state = self
-            .read_meta::<ConfState>(CONF_STATE)
-            .map_err(to_raft)?
-            .unwrap_or_default();
-        Ok(RaftState {
-            hard_state,
-            conf_state,
-        })
+        let hard_state = self.read_meta::<HardState>(HARD_STATE).map_err(to_raft)?.unwrap_or_default();
+        let conf_state = self.read_meta::<ConfState>(CONF_STATE).map_err(to_raft)?.unwrap_or_default();
+        Ok(RaftState { hard_state, conf_state })
     }
 
     fn entries(
@@ -248,12 +199,8 @@ impl raft::Storage for RedbStorage {
             let mut out = Vec::new();
             for item in table.range(low..high).map_err(redb_err)? {
                 let (_, bytes) = item.map_err(redb_err)?;
-                let entry = Entry::parse_from_bytes(bytes.value()).map_err(|source| {
-                    StoreError::Corrupt {
-                        what: "log entry",
-                        source,
-                    }
-                })?;
+                let entry = Entry::parse_from_bytes(bytes.value())
+                    .map_err(|source| StoreError::Corrupt { what: "log entry", source })?;
                 out.push(entry);
             }
             Ok(out)
@@ -279,18 +226,13 @@ impl raft::Storage for RedbStorage {
             match table.get(idx).map_err(redb_err)? {
                 Some(bytes) => Ok(Some(
                     Entry::parse_from_bytes(bytes.value())
-                        .map_err(|source| StoreError::Corrupt {
-                            what: "log entry",
-                            source,
-                        })?
+                        .map_err(|source| StoreError::Corrupt { what: "log entry", source })?
                         .term,
                 )),
                 None => Ok(None),
             }
         };
-        read()
-            .map_err(to_raft)?
-            .ok_or(raft::Error::Store(StorageError::Unavailable))
+        read().map_err(to_raft)?.ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -304,9 +246,7 @@ impl raft::Storage for RedbStorage {
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         match self.stored_snapshot().map_err(to_raft)? {
             Some(s) => Ok(s),
-            None => Err(raft::Error::Store(
-                StorageError::SnapshotTemporarilyUnavailable,
-            )),
+            None => Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable)),
         }
     }
 }

@@ -35,39 +35,25 @@ fn config(dir: &std::path::Path, snapshot_threshold: u64) -> RaftConfig {
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rove-raft-{name}-{}",
-        crate::structs::generate_id()
-    ));
+    let dir = std::env::temp_dir().join(format!("rove-raft-{name}-{}", crate::structs::generate_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn start(dir: &std::path::Path, threshold: u64) -> (RaftHandle, Log) {
     let log: Log = Arc::default();
-    let handle = RaftNode::start(
-        config(dir, threshold),
-        Box::new(Recorder { log: log.clone() }),
-        true,
-    )
-    .unwrap();
+    let handle = RaftNode::start(config(dir, threshold), Box::new(Recorder { log: log.clone() }), true).unwrap();
     let became_leader = smol::block_on(handle.leadership().recv()).unwrap();
     assert!(became_leader);
     (handle, log)
 }
 
 fn propose_all(handle: &RaftHandle, range: std::ops::Range<u32>) -> Vec<u64> {
-    range
-        .map(|i| smol::block_on(handle.propose(format!("cmd-{i}").into_bytes())).unwrap())
-        .collect()
+    range.map(|i| smol::block_on(handle.propose(format!("cmd-{i}").into_bytes())).unwrap()).collect()
 }
 
 fn payloads(log: &Log) -> Vec<String> {
-    log.lock()
-        .unwrap()
-        .iter()
-        .map(|(_, d)| String::from_utf8(d.clone()).unwrap())
-        .collect()
+    log.lock().unwrap().iter().map(|(_, d)| String::from_utf8(d.clone()).unwrap()).collect()
 }
 
 #[test]
@@ -77,21 +63,12 @@ fn proposals_apply_in_order_exactly_once() {
     assert!(handle.is_leader());
     assert_eq!(handle.status().leader_id, 1);
     let indexes = propose_all(&handle, 0..20);
-    assert!(
-        indexes.windows(2).all(|w| w[0] < w[1]),
-        "indexes increase: {indexes:?}"
-    );
-    assert_eq!(
-        payloads(&log),
-        (0..20).map(|i| format!("cmd-{i}")).collect::<Vec<_>>()
-    );
+    assert!(indexes.windows(2).all(|w| w[0] < w[1]), "indexes increase: {indexes:?}");
+    assert_eq!(payloads(&log), (0..20).map(|i| format!("cmd-{i}")).collect::<Vec<_>>());
     let applied: Vec<u64> = log.lock().unwrap().iter().map(|(i, _)| *i).collect();
     assert_eq!(applied, indexes);
     handle.shutdown();
-    assert!(matches!(
-        smol::block_on(handle.propose(b"late".to_vec())),
-        Err(RaftError::Shutdown)
-    ));
+    assert!(matches!(smol::block_on(handle.propose(b"late".to_vec())), Err(RaftError::Shutdown)));
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -103,16 +80,10 @@ fn restart_replays_the_log_without_duplicates_and_never_rebootstraps() {
     handle.shutdown();
 
     let (handle, log) = start(&dir, 8192);
-    assert_eq!(
-        payloads(&log),
-        (0..10).map(|i| format!("cmd-{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(payloads(&log), (0..10).map(|i| format!("cmd-{i}")).collect::<Vec<_>>());
     let more = propose_all(&handle, 10..12);
     assert!(more[0] > *first.last().unwrap());
-    assert!(
-        handle.status().term >= 2,
-        "a restarted server elects itself in a new term"
-    );
+    assert!(handle.status().term >= 2, "a restarted server elects itself in a new term");
     handle.shutdown();
     std::fs::remove_dir_all(dir).ok();
 }
@@ -124,25 +95,15 @@ fn snapshots_compact_the_log_and_restore_on_restart() {
     propose_all(&handle, 0..35);
     let before = log.lock().unwrap().clone();
     let status = handle.status();
-    assert!(
-        status.last_snapshot_index >= 30,
-        "snapshot taken: {status:?}"
-    );
+    assert!(status.last_snapshot_index >= 30, "snapshot taken: {status:?}");
     handle.shutdown();
 
     let storage = super::storage::RedbStorage::open(&dir.join("raft.redb")).unwrap();
-    assert!(
-        storage.entry_count().unwrap() < 35,
-        "log truncated after snapshot"
-    );
+    assert!(storage.entry_count().unwrap() < 35, "log truncated after snapshot");
     drop(storage);
 
     let (handle, log) = start(&dir, 10);
-    assert_eq!(
-        *log.lock().unwrap(),
-        before,
-        "snapshot plus tail replay equals the state before"
-    );
+    assert_eq!(*log.lock().unwrap(), before, "snapshot plus tail replay equals the state before");
     handle.shutdown();
     std::fs::remove_dir_all(dir).ok();
 }
