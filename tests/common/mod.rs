@@ -244,3 +244,18 @@ pub fn process_running(marker: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+/// Kills, when dropped, every process whose command line contains the marker.
+pub struct KillOnDrop(pub String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            if String::from_utf8_lossy(&cmdline).contains(&self.0) && pid != std::process::id() as i32 {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
