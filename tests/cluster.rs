@@ -7,7 +7,8 @@ mod common;
 use common::{job_file, wait_until, Agent, TempDir};
 use std::time::Duration;
 
-const FAST_HEARTBEATS: &str = "server {\n  enabled = true\n  bootstrap_expect = 1\n  min_heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}";
+const FAST_HEARTBEATS: &str =
+    "server {\n  enabled = true\n  bootstrap_expect = 1\n  min_heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}";
 
 fn client_config(server_rpc: u16) -> String {
     format!(

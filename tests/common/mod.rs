@@ -236,13 +236,23 @@ pub fn job_file(dir: &Path, name: &str, hcl: &str) -> String {
     path.display().to_string()
 }
 
+/// The processes (other than this one) whose command line contains `marker`.
+pub fn pids_matching(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let matches = String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker);
+            (matches && pid != std::process::id() as i32).then_some(pid)
+        })
+        .collect()
+}
+
 /// Whether a process whose command line contains `marker` is running.
 pub fn process_running(marker: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        std::fs::read(entry.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker))
-            .unwrap_or(false)
-    })
+    !pids_matching(marker).is_empty()
 }
 
 /// Kills, when dropped, every process whose command line contains the marker.
@@ -250,12 +260,8 @@ pub struct KillOnDrop(pub String);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-            if String::from_utf8_lossy(&cmdline).contains(&self.0) && pid != std::process::id() as i32 {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        for pid in pids_matching(&self.0) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
