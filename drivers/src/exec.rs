@@ -2,20 +2,17 @@
 //! `nobody`), in its own cgroup with the task's memory limit and CPU weight.
 
 use crate::cgroup::{self, Cgroup, Limits};
-use crate::process::{self, Identity};
-use crate::{signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle};
-use std::time::Duration;
+use crate::process::{Identity, Launcher, Prepared};
+use crate::{DriverError, DriverInfo, TaskConfig};
 
 const DEFAULT_USER: &str = "nobody";
 
 pub struct ExecDriver;
 
-impl Driver for ExecDriver {
-    fn name(&self) -> &'static str {
-        "exec"
-    }
+impl Launcher for ExecDriver {
+    const NAME: &'static str = "exec";
 
-    fn fingerprint(&self) -> DriverInfo {
+    fn health(&self) -> DriverInfo {
         let mut info = DriverInfo { detected: true, ..DriverInfo::default() };
         if !nix::unistd::geteuid().is_root() {
             info.health_description = "exec needs the agent to run as root".into();
@@ -33,28 +30,14 @@ impl Driver for ExecDriver {
         info
     }
 
-    fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
+    fn prepare(&self, cfg: &TaskConfig) -> Result<Prepared, DriverError> {
         let identity = Identity::lookup(cfg.user.as_deref().unwrap_or(DEFAULT_USER))?;
         let version =
             cgroup::detect().ok_or_else(|| DriverError::Cgroup(std::io::Error::other("no cgroup hierarchy")))?;
-        let memory_mb =
-            if cfg.resources.memory_max_mb > 0 { cfg.resources.memory_max_mb } else { cfg.resources.memory_mb };
-        let limits = Limits { memory_bytes: memory_mb * 1024 * 1024, cpu_mhz: cfg.resources.cpu_mhz };
+        let r = &cfg.resources;
+        let memory_mb = if r.memory_max_mb > 0 { r.memory_max_mb } else { r.memory_mb };
+        let limits = Limits { memory_bytes: memory_mb * 1024 * 1024, cpu_mhz: r.cpu_mhz };
         let cgroup = Cgroup::create(version, &cfg.id, &limits).map_err(DriverError::Cgroup)?;
-        process::spawn(self.name(), cfg, Some(&cgroup), Some(identity)).inspect_err(|_| {
-            let _ = cgroup.destroy();
-        })
-    }
-
-    fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError> {
-        process::wait(handle)
-    }
-
-    fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
-        process::stop(handle, signal::parse(signal)?, timeout)
-    }
-
-    fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError> {
-        process::destroy(handle)
+        Ok(Prepared { cgroup: Some(cgroup), identity: Some(identity) })
     }
 }

@@ -4,7 +4,7 @@
 //! cgroup.
 
 use crate::cgroup::Cgroup;
-use crate::{DriverError, ExitResult, TaskConfig, TaskHandle};
+use crate::{signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -16,6 +16,51 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What a process driver sets up before starting a task.
+pub struct Prepared {
+    pub cgroup: Option<Cgroup>,
+    pub identity: Option<Identity>,
+}
+
+/// A driver that runs the task's command as a process: it only decides how the process is
+/// confined; starting, waiting, stopping and cleaning up are shared.
+pub trait Launcher: Send + Sync {
+    const NAME: &'static str;
+    fn health(&self) -> DriverInfo;
+    fn prepare(&self, cfg: &TaskConfig) -> Result<Prepared, DriverError>;
+}
+
+impl<L: Launcher> Driver for L {
+    fn name(&self) -> &'static str {
+        L::NAME
+    }
+
+    fn fingerprint(&self) -> DriverInfo {
+        self.health()
+    }
+
+    fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
+        let Prepared { cgroup, identity } = self.prepare(cfg)?;
+        spawn(L::NAME, cfg, cgroup.as_ref(), identity).inspect_err(|_| {
+            if let Some(cgroup) = &cgroup {
+                let _ = cgroup.destroy();
+            }
+        })
+    }
+
+    fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError> {
+        wait(handle)
+    }
+
+    fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
+        stop(handle, signal::parse(signal)?, timeout)
+    }
+
+    fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError> {
+        destroy(handle)
+    }
+}
 
 /// The `command` and `args` of an exec or raw_exec config block.
 pub struct CommandConfig {
@@ -71,7 +116,7 @@ impl Identity {
 }
 
 /// Starts the task's command in a new session, inside `cgroup` and as `identity` if given.
-pub fn spawn(
+fn spawn(
     driver: &str,
     cfg: &TaskConfig,
     cgroup: Option<&Cgroup>,
@@ -144,7 +189,7 @@ pub fn spawn(
 }
 
 /// Waits for the task's main process and reports how it ended.
-pub fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
+fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
     let pid = Pid::from_raw(handle.pid);
     let status = loop {
         match waitpid(pid, None) {
@@ -178,7 +223,7 @@ fn running(pid: i32) -> bool {
 }
 
 /// Signals the task's session, then kills everything of it after `timeout`.
-pub fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
+fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
     let pid = Pid::from_raw(handle.pid);
     if running(handle.pid) {
         killpg(pid, signal).or_else(|_| kill(pid, signal)).map_err(|e| DriverError::Signal(e.to_string()))?;
@@ -192,7 +237,7 @@ pub fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<()
 }
 
 /// SIGKILLs every process of the task: its session and its cgroup.
-pub fn kill_tree(handle: &TaskHandle) {
+fn kill_tree(handle: &TaskHandle) {
     let _ = killpg(Pid::from_raw(handle.pid), Signal::SIGKILL);
     if let Some(cgroup) = Cgroup::from_dirs(&handle.cgroups) {
         cgroup.kill_all();
@@ -200,7 +245,7 @@ pub fn kill_tree(handle: &TaskHandle) {
 }
 
 /// Kills what is left and removes the cgroup.
-pub fn destroy(handle: &TaskHandle) -> Result<(), DriverError> {
+fn destroy(handle: &TaskHandle) -> Result<(), DriverError> {
     kill_tree(handle);
     match Cgroup::from_dirs(&handle.cgroups) {
         Some(cgroup) => cgroup.destroy().map_err(DriverError::Cgroup),

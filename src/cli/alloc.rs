@@ -1,7 +1,7 @@
 //! `rove alloc status|logs`.
 
 use super::api_client::ApiClient;
-use super::format::{ago, key_values, short_id, table, timestamp};
+use super::format::{ago, key_values, or_none, short_id, table, timestamp};
 use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
 use crate::structs::{Allocation, Node, TaskState};
 use anyhow::bail;
@@ -60,13 +60,6 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
         print_json(&alloc);
         return Ok(Outcome::Success);
     }
-    let or_none = |s: &str| {
-        if s.is_empty() {
-            "<none>".to_string()
-        } else {
-            s.to_string()
-        }
-    };
     println!(
         "{}",
         key_values(&[

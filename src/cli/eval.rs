@@ -1,7 +1,7 @@
 //! `rove eval status`.
 
 use super::api_client::ApiClient;
-use super::format::{ago, key_values, short_id};
+use super::format::{ago, key_values, or_none, short_id};
 use super::monitor::placement_failures;
 use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
 use clap::Subcommand;
@@ -30,13 +30,6 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
         print_json(&eval);
         return Ok(Outcome::Success);
     }
-    let or_none = |s: &str| {
-        if s.is_empty() {
-            "<none>".to_string()
-        } else {
-            s.to_string()
-        }
-    };
     println!(
         "{}",
         key_values(&[

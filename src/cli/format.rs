@@ -32,6 +32,15 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
     pairs.iter().map(|(k, v)| format!("{k:<width$} = {v}")).collect::<Vec<_>>().join("\n")
 }
 
+/// The text, or `<none>` when it is empty, as Nomad shows unset fields.
+pub fn or_none(s: &str) -> String {
+    if s.is_empty() {
+        "<none>".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// The first 8 characters of an ID, as Nomad shows them.
 pub fn short_id(id: &str) -> String {
     id.chars().take(8).collect()

@@ -1,7 +1,7 @@
 //! `rove node status` and `rove server members`.
 
 use super::api_client::ApiClient;
-use super::format::{key_values, short_id, table, timestamp};
+use super::format::{key_values, or_none, short_id, table, timestamp};
 use super::job::alloc_table;
 use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
 use crate::structs::{AllocListStub, NodeListStub};
@@ -59,7 +59,7 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
                 n.node_pool.clone(),
                 n.datacenter.clone(),
                 n.name.clone(),
-                if n.node_class.is_empty() { "<none>".into() } else { n.node_class.clone() },
+                or_none(&n.node_class),
                 n.drain.to_string(),
                 n.scheduling_eligibility.clone(),
                 n.status.to_string(),
@@ -84,7 +84,7 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
             ("ID", node.id.clone()),
             ("Name", node.name.clone()),
             ("Node Pool", node.node_pool.clone()),
-            ("Class", if node.node_class.is_empty() { "<none>".into() } else { node.node_class.clone() }),
+            ("Class", or_none(&node.node_class)),
             ("DC", node.datacenter.clone()),
             ("Drain", "false".into()),
             ("Eligibility", node.scheduling_eligibility.clone()),

@@ -37,7 +37,8 @@ pub struct Node {
     pub attributes: BTreeMap<String, String>,
     pub meta: BTreeMap<String, String>,
     pub node_resources: NodeResources,
-    pub reserved_resources: NodeReservedResources,
+    /// Capacity kept back for the operating system and the agent.
+    pub reserved_resources: NodeResources,
     pub drivers: BTreeMap<String, DriverInfo>,
     pub status: NodeStatus,
     pub status_description: String,
@@ -83,15 +84,6 @@ pub struct NodeMemoryResources {
 pub struct NodeDiskResources {
     #[serde(rename = "DiskMB")]
     pub disk_mb: u64,
-}
-
-/// Capacity kept back for the operating system and the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NodeReservedResources {
-    pub cpu: NodeCpuResources,
-    pub memory: NodeMemoryResources,
-    pub disk: NodeDiskResources,
 }
 
 /// A driver's state on a node, from the client's fingerprint.
