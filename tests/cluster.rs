@@ -43,9 +43,9 @@ fn allocations_of_a_dead_node_are_replaced_on_another() {
     let dir = TempDir::new("cluster");
     let server = Agent::start(dir.path(), "server", FAST_HEARTBEATS, &[]);
     wait_until(Duration::from_secs(20), "server leadership", || {
-        (server.try_get("/v1/status/leader").ok()?.1.as_str()? != "").then_some(())
+        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
     });
-    let mut clients = vec![
+    let mut clients = [
         Agent::start(dir.path(), "client-a", &client_config(server.rpc_port), &[]),
         Agent::start(dir.path(), "client-b", &client_config(server.rpc_port), &[]),
     ];
