@@ -127,10 +127,19 @@ impl Server {
         (allocs, snap.index(Table::Allocs).max(1))
     }
 
-    pub async fn update_allocs(&self, updates: Vec<AllocClientUpdate>) -> Result<u64, ServerError> {
+    /// Applies what a client reports. Updates for allocations the servers no longer have
+    /// (a purged job's) are dropped; the rest of the batch still applies.
+    pub async fn update_allocs(&self, mut updates: Vec<AllocClientUpdate>) -> Result<u64, ServerError> {
         let snap = self.state.snapshot();
-        if let Some(missing) = updates.iter().find(|u| snap.alloc(&u.id).is_none()) {
-            return Err(ServerError::NotFound(format!("allocation {:?}", missing.id)));
+        updates.retain(|u| {
+            let known = snap.alloc(&u.id).is_some();
+            if !known {
+                log::debug!(target: "client-update", "ignoring an update for unknown allocation {}", u.id);
+            }
+            known
+        });
+        if updates.is_empty() {
+            return Ok(snap.latest_index());
         }
         let freed = updates.iter().any(|u| u.client_status.is_terminal());
         let index = self.proposer.propose(Command::AllocClientUpdate { updates, evals: Vec::new() }).await?;

@@ -150,3 +150,6 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

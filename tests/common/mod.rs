@@ -255,12 +255,36 @@ pub fn process_running(marker: &str) -> bool {
     !pids_matching(marker).is_empty()
 }
 
-/// Kills, when dropped, every process whose command line contains the marker.
+/// The parent of a process, from `/proc/<pid>/stat`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Kills, when dropped, every process whose command line contains the marker, and all
+/// their descendants.
 pub struct KillOnDrop(pub String);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        for pid in pids_matching(&self.0) {
+        let mut doomed = pids_matching(&self.0);
+        let all: Vec<i32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+            .collect();
+        loop {
+            let before = doomed.len();
+            for pid in &all {
+                if !doomed.contains(pid) && parent_of(*pid).is_some_and(|p| doomed.contains(&p)) {
+                    doomed.push(*pid);
+                }
+            }
+            if doomed.len() == before {
+                break;
+            }
+        }
+        for pid in doomed {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
