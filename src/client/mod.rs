@@ -20,8 +20,10 @@ use std::time::Duration;
 
 /// How long a watch for allocation changes blocks on the server.
 const WATCH_WAIT: Duration = Duration::from_secs(30);
-/// How often queued status updates are sent.
-const UPDATE_INTERVAL: Duration = Duration::from_millis(200);
+/// How long the client gathers status updates before sending them as one batch: long
+/// enough to coalesce a burst (one Raft write for many allocations), short enough that a
+/// task's start is reported promptly.
+const UPDATE_COALESCE: Duration = Duration::from_millis(20);
 /// How long to wait before retrying an unreachable server.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -232,7 +234,7 @@ impl Client {
                     Err(_) => return,
                 }
             }
-            smol::Timer::after(UPDATE_INTERVAL).await;
+            smol::Timer::after(UPDATE_COALESCE).await;
             while let Ok(update) = updates.try_recv() {
                 pending.insert(update.id.clone(), update);
             }
@@ -244,7 +246,8 @@ impl Client {
                     pending.clear();
                 }
                 Err(e) => {
-                    log::warn!(target: "client", "sending allocation updates (will retry): {e}")
+                    log::warn!(target: "client", "sending allocation updates (will retry): {e}");
+                    smol::Timer::after(RETRY_DELAY).await;
                 }
             }
         }
