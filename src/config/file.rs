@@ -20,16 +20,22 @@ const TOP: Schema = Schema {
     attributes: &["data_dir", "bind_addr", "region", "datacenter", "name", "log_level"],
     blocks: &["ports", "server", "client", "plugin"],
     homes: HOMES,
+    unsupported: &[],
 };
-const PORTS: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES };
+const PORTS: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES, unsupported: &[] };
 const SERVER: Schema = Schema {
     attributes: &["enabled", "bootstrap_expect", "heartbeat_grace", "min_heartbeat_ttl"],
     blocks: &[],
     homes: HOMES,
+    unsupported: &[],
 };
-const CLIENT: Schema =
-    Schema { attributes: &["enabled", "servers", "node_class", "node_pool"], blocks: &["meta"], homes: HOMES };
-const PLUGIN: Schema = Schema { attributes: &[], blocks: &["config"], homes: HOMES };
+const CLIENT: Schema = Schema {
+    attributes: &["enabled", "servers", "node_class", "node_pool"],
+    blocks: &["meta"],
+    homes: HOMES,
+    unsupported: &[],
+};
+const PLUGIN: Schema = Schema { attributes: &[], blocks: &["config"], homes: HOMES, unsupported: &[] };
 
 /// Loads a file, or every `*.hcl` file of a directory in name order, merged.
 pub fn load_path(path: &Path) -> Result<PartialConfig, ConfigError> {

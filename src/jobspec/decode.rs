@@ -46,6 +46,8 @@ pub struct Schema<'s> {
     pub blocks: &'s [&'s str],
     /// (block name, the block it belongs inside) for blocks that are valid elsewhere.
     pub homes: &'s [(&'s str, &'s str)],
+    /// (name, why) for Nomad features rove reads but refuses.
+    pub unsupported: &'s [(&'s str, &'s str)],
 }
 
 #[derive(Default)]
@@ -67,7 +69,9 @@ impl Decoder {
         let mut seen = std::collections::BTreeSet::new();
         for attr in scope.body.attributes() {
             let key = attr.key.as_str();
-            if !seen.insert(key.to_string()) {
+            if let Some((_, why)) = schema.unsupported.iter().find(|(n, _)| *n == key) {
+                self.problem(scope, format!("{key:?} is not supported by rove: {why}"));
+            } else if !seen.insert(key.to_string()) {
                 self.problem(scope, format!("attribute {key:?} is set more than once"));
             } else if !schema.attributes.contains(&key) {
                 if schema.blocks.contains(&key) {
@@ -84,7 +88,9 @@ impl Decoder {
             if schema.blocks.contains(&name) {
                 continue;
             }
-            if let Some((_, home)) = schema.homes.iter().find(|(b, _)| *b == name) {
+            if let Some((_, why)) = schema.unsupported.iter().find(|(n, _)| *n == name) {
+                self.problem(scope, format!("{name:?} is not supported by rove: {why}"));
+            } else if let Some((_, home)) = schema.homes.iter().find(|(b, _)| *b == name) {
                 self.problem(scope, format!("{name:?} block is not allowed here; it belongs inside a {home} block"));
             } else if schema.attributes.contains(&name) {
                 self.problem(scope, format!("{name:?} is an attribute, not a block: write `{name} = ...`"));

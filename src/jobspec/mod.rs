@@ -51,3 +51,6 @@ pub fn parse_file(path: &Path) -> Result<Job, JobspecError> {
 }
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_blocks;

@@ -46,8 +46,8 @@ pub fn validate(job: &Job) -> Result<(), JobspecError> {
                 problems.push(format!("{path}: driver is required"));
             }
             let r = &task.resources;
-            if r.cpu < 1 {
-                problems.push(format!("{path} -> resources: cpu must be at least 1 MHz"));
+            if r.cpu < 1 && r.cores < 1 {
+                problems.push(format!("{path} -> resources: cpu must be at least 1 MHz (or set cores)"));
             }
             if r.memory_mb < MIN_MEMORY_MB {
                 problems.push(format!("{path} -> resources: memory must be at least {MIN_MEMORY_MB} MB"));

@@ -54,7 +54,7 @@ pub fn node_capacity(node: &Node) -> Resources {
         cpu: r.cpu.cpu_shares.saturating_sub(reserved.cpu.cpu_shares),
         memory_mb: r.memory.memory_mb.saturating_sub(reserved.memory.memory_mb),
         disk_mb: r.disk.disk_mb.saturating_sub(reserved.disk.disk_mb),
-        memory_max_mb: 0,
+        ..Resources::default()
     }
 }
 

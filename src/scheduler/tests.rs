@@ -75,7 +75,7 @@ fn job(count: u32, cpu: u64, memory_mb: u64) -> Job {
         task_groups: vec![TaskGroup {
             name: "app".into(),
             count,
-            ephemeral_disk: Some(EphemeralDisk { size_mb: 300 }),
+            ephemeral_disk: Some(EphemeralDisk::default()),
             tasks: vec![Task {
                 name: "server".into(),
                 driver: "exec".into(),

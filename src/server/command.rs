@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
     /// Register or update a job, with the evaluation that schedules it.
-    JobRegister { job: Job, eval: Evaluation },
+    JobRegister { job: Box<Job>, eval: Evaluation },
     /// Stop a job (or remove it with `purge`), with the evaluation that stops its allocations.
     JobDeregister { namespace: String, job_id: String, purge: bool, eval: Option<Evaluation> },
     /// Create or update evaluations (scheduler results, blocked evaluations, unblocking).

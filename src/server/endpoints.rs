@@ -48,7 +48,7 @@ impl Server {
         job.submit_time = now_nanos();
         let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
         let eval_id = eval.id.clone();
-        let index = self.proposer.propose(Command::JobRegister { job, eval }).await?;
+        let index = self.proposer.propose(Command::JobRegister { job: Box::new(job), eval }).await?;
         Ok(JobRegisterResponse {
             eval_id,
             eval_create_index: index,

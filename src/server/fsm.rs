@@ -22,7 +22,7 @@ impl Fsm {
         let pending = self.state.write(index, |txn| {
             match command {
                 Command::JobRegister { job, eval } => {
-                    register_job(txn, job);
+                    register_job(txn, *job);
                     txn.upsert_eval(eval);
                 }
                 Command::JobDeregister { namespace, job_id, purge, eval } => {

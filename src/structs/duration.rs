@@ -16,3 +16,25 @@ pub mod duration_nanos {
             .map_err(|_| serde::de::Error::custom(format!("duration must not be negative, got {nanos}")))
     }
 }
+
+/// `#[serde(with = "duration_nanos_opt")]` for `Option<Duration>` fields (null when unset).
+pub mod duration_nanos_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_nanos::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            None => Ok(None),
+            Some(nanos) => u64::try_from(nanos)
+                .map(|n| Some(Duration::from_nanos(n)))
+                .map_err(|_| serde::de::Error::custom(format!("duration must not be negative, got {nanos}"))),
+        }
+    }
+}

@@ -1,6 +1,10 @@
 //! Jobs, task groups and tasks: what a user submits.
 
-use super::duration_nanos;
+use super::{
+    duration_nanos, duration_nanos_opt, Affinity, Constraint, DisconnectStrategy, DispatchPayloadConfig,
+    MigrateStrategy, NetworkResource, ParameterizedJobConfig, PeriodicConfig, ReschedulePolicy, ScalingPolicy, Service,
+    Spread, TaskArtifact, TaskLifecycle, Template, UpdateStrategy, VolumeMount, VolumeRequest,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,6 +71,17 @@ pub struct Job {
     pub priority: i32,
     pub datacenters: Vec<String>,
     pub node_pool: String,
+    pub all_at_once: bool,
+    pub constraints: Vec<Constraint>,
+    pub affinities: Vec<Affinity>,
+    pub spreads: Vec<Spread>,
+    pub update: Option<UpdateStrategy>,
+    pub periodic: Option<PeriodicConfig>,
+    pub parameterized_job: Option<ParameterizedJobConfig>,
+    /// Set on a job created by dispatching a parameterized job.
+    pub dispatched: bool,
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
     pub meta: BTreeMap<String, String>,
     pub task_groups: Vec<TaskGroup>,
     /// Set when the job was stopped (deregistered without purge).
@@ -110,8 +125,25 @@ pub struct TaskGroup {
     pub name: String,
     pub count: u32,
     pub tasks: Vec<Task>,
+    pub constraints: Vec<Constraint>,
+    pub affinities: Vec<Affinity>,
+    pub spreads: Vec<Spread>,
+    pub networks: Vec<NetworkResource>,
+    pub services: Vec<Service>,
+    pub volumes: BTreeMap<String, VolumeRequest>,
     pub restart_policy: Option<RestartPolicy>,
+    pub reschedule_policy: Option<ReschedulePolicy>,
+    pub update: Option<UpdateStrategy>,
+    pub migrate: Option<MigrateStrategy>,
     pub ephemeral_disk: Option<EphemeralDisk>,
+    pub disconnect: Option<DisconnectStrategy>,
+    #[serde(with = "duration_nanos_opt")]
+    pub max_client_disconnect: Option<Duration>,
+    #[serde(with = "duration_nanos_opt")]
+    pub stop_after_client_disconnect: Option<Duration>,
+    #[serde(with = "duration_nanos_opt")]
+    pub shutdown_delay: Option<Duration>,
+    pub scaling: Option<ScalingPolicy>,
     pub meta: BTreeMap<String, String>,
 }
 
@@ -132,6 +164,18 @@ pub struct Task {
     pub kill_timeout: Duration,
     pub kill_signal: String,
     pub log_config: Option<LogConfig>,
+    pub services: Vec<Service>,
+    pub artifacts: Vec<TaskArtifact>,
+    pub templates: Vec<Template>,
+    pub lifecycle: Option<TaskLifecycle>,
+    pub leader: bool,
+    pub constraints: Vec<Constraint>,
+    pub affinities: Vec<Affinity>,
+    pub volume_mounts: Vec<VolumeMount>,
+    pub dispatch_payload: Option<DispatchPayloadConfig>,
+    #[serde(with = "duration_nanos")]
+    pub shutdown_delay: Duration,
+    pub kind: String,
 }
 
 /// What a task asks of its node.
@@ -140,6 +184,8 @@ pub struct Task {
 pub struct Resources {
     #[serde(rename = "CPU")]
     pub cpu: u64,
+    /// Whole cores reserved for the task (instead of `cpu` shares).
+    pub cores: u32,
     #[serde(rename = "MemoryMB")]
     pub memory_mb: u64,
     #[serde(rename = "MemoryMaxMB")]
@@ -212,11 +258,13 @@ pub enum RestartMode {
 pub struct EphemeralDisk {
     #[serde(rename = "SizeMB")]
     pub size_mb: u64,
+    pub sticky: bool,
+    pub migrate: bool,
 }
 
 impl Default for EphemeralDisk {
     fn default() -> Self {
-        EphemeralDisk { size_mb: 300 }
+        EphemeralDisk { size_mb: 300, sticky: false, migrate: false }
     }
 }
 

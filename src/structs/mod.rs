@@ -7,15 +7,23 @@ mod alloc;
 mod duration;
 mod eval;
 mod job;
+mod network;
 mod node;
+mod placement;
 mod plan;
+mod strategy;
+mod task_extra;
 
 pub use alloc::*;
-pub use duration::duration_nanos;
+pub use duration::{duration_nanos, duration_nanos_opt};
 pub use eval::*;
 pub use job::*;
+pub use network::*;
 pub use node::*;
+pub use placement::*;
 pub use plan::*;
+pub use strategy::*;
+pub use task_extra::*;
 
 /// A new random identifier in Nomad's UUID form.
 pub fn generate_id() -> String {
