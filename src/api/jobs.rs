@@ -68,3 +68,18 @@ pub fn parse(body: &[u8]) -> ApiResponse {
         Err(e) => ApiResponse::error(400, e.to_string()),
     }
 }
+
+/// `PUT /v1/validate/job`: the checks of registration, without registering.
+pub fn validate(body: &[u8]) -> ApiResponse {
+    let mut request: RegisterRequest = match decode(body) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let errors = Server::prepare_job(&mut request.job).err().unwrap_or_default();
+    ApiResponse::json(&serde_json::json!({
+        "DriverConfigValidated": true,
+        "ValidationErrors": errors,
+        "Error": errors.join("\n"),
+        "Warnings": "",
+    }))
+}

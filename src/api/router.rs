@@ -123,6 +123,7 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "jobs"]) => reads::jobs(server, &query).await,
         ("PUT" | "POST", ["v1", "jobs"]) => jobs::register(server, &req.body, None).await,
         ("PUT" | "POST", ["v1", "jobs", "parse"]) => jobs::parse(&req.body),
+        ("PUT" | "POST", ["v1", "validate", "job"]) => jobs::validate(&req.body),
         ("GET", ["v1", "job", id]) => reads::job(server, &query, id).await,
         ("PUT" | "POST", ["v1", "job", id]) => jobs::register(server, &req.body, Some(id)).await,
         ("DELETE", ["v1", "job", id]) => jobs::deregister(server, &query.namespace, id, &req.query).await,

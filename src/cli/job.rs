@@ -21,6 +21,9 @@ pub enum JobCommand {
         /// File to write
         #[arg(default_value = EXAMPLE_FILE)]
         file: PathBuf,
+        /// Write the example without its comments
+        #[arg(long)]
+        short: bool,
     },
     /// Submit a job file and watch it being scheduled
     Run {
@@ -33,7 +36,15 @@ pub enum JobCommand {
         #[arg(long)]
         output: bool,
         #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
         api: ApiArgs,
+    },
+    /// Check a job file without submitting it
+    Validate {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
     },
     /// Show all jobs, or one job with its allocations
     Status {
@@ -71,6 +82,34 @@ pub enum JobCommand {
     },
 }
 
+/// Values for the job file's `variable` blocks.
+#[derive(clap::Args)]
+pub struct VarArgs {
+    /// A variable value, `name=value` (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// A file of `name = value` variable values (repeatable)
+    #[arg(long = "var-file", value_name = "PATH")]
+    var_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    fn sources(&self) -> anyhow::Result<crate::jobspec::VarSources> {
+        let mut sources = crate::jobspec::VarSources::from_env();
+        for var in &self.vars {
+            let (name, value) =
+                var.split_once('=').ok_or_else(|| anyhow::anyhow!("-var {var:?}: expected NAME=VALUE"))?;
+            sources.vars.push((name.to_string(), value.to_string()));
+        }
+        sources.var_files = self.var_files.clone();
+        Ok(sources)
+    }
+
+    fn parse(&self, file: &Path) -> anyhow::Result<Job> {
+        crate::jobspec::parse_file(file, &self.sources()?).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
 /// A job wrapped as Nomad's API sends and takes it.
 #[derive(serde::Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -80,8 +119,13 @@ struct JobEnvelope {
 
 pub async fn run(cmd: JobCommand) -> CliResult {
     match cmd {
-        JobCommand::Init { file } => init(&file),
-        JobCommand::Run { file, detach, output, api } => run_job(&file, detach, output, &api).await,
+        JobCommand::Init { file, short } => init(&file, short),
+        JobCommand::Run { file, detach, output, vars, api } => run_job(&file, detach, output, &vars, &api).await,
+        JobCommand::Validate { file, vars } => {
+            vars.parse(&file)?;
+            println!("Job validation successful");
+            Ok(Outcome::Success)
+        }
         JobCommand::Status { job: None, json, api } => list(&api.client()?, json).await,
         JobCommand::Status { job: Some(prefix), json, api } => status(&api.client()?, &prefix, json).await,
         JobCommand::Stop { job, purge, detach, yes: _, api } => stop(&api.client()?, &job, purge, detach).await,
@@ -95,17 +139,27 @@ pub async fn run(cmd: JobCommand) -> CliResult {
     }
 }
 
-fn init(file: &Path) -> CliResult {
+/// The example without its comment lines (`job init -short`).
+fn without_comments(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+    let kept: Vec<&str> = lines.iter().map(|l| l.split(" # ").next().unwrap_or(l).trim_end()).collect();
+    let mut out = kept.join("\n").trim_start().to_string();
+    out.push('\n');
+    out
+}
+
+fn init(file: &Path, short: bool) -> CliResult {
     if file.exists() {
         bail!("Job file {:?} already exists", file.display().to_string());
     }
-    std::fs::write(file, EXAMPLE_JOB).with_context(|| format!("writing {}", file.display()))?;
+    let text = if short { without_comments(EXAMPLE_JOB) } else { EXAMPLE_JOB.to_string() };
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
     println!("Example job file written to {}", file.display());
     Ok(Outcome::Success)
 }
 
-async fn run_job(file: &Path, detach: bool, output: bool, api: &ApiArgs) -> CliResult {
-    let job = crate::jobspec::parse_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn run_job(file: &Path, detach: bool, output: bool, vars: &VarArgs, api: &ApiArgs) -> CliResult {
+    let job = vars.parse(file)?;
     if output {
         print_json(&JobEnvelope { job });
         return Ok(Outcome::Success);
@@ -226,4 +280,18 @@ async fn stop(api: &ApiClient, prefix: &str, purge: bool, detach: bool) -> CliRe
         return Ok(Outcome::Success);
     }
     monitor::monitor(api, &response.eval_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_examples_parse_and_short_drops_only_comments() {
+        let full = crate::jobspec::parse_hcl(EXAMPLE_JOB, "example.nomad.hcl").unwrap();
+        let short_text = without_comments(EXAMPLE_JOB);
+        assert!(!short_text.contains('#'));
+        let short = crate::jobspec::parse_hcl(&short_text, "short.nomad.hcl").unwrap();
+        assert_eq!(full, short);
+    }
 }

@@ -3,7 +3,7 @@
 //! its path, and decoding goes on so all problems are reported at once.
 
 use super::suggest::hint;
-use hcl::{Body, Expression, ObjectKey, TemplateExpr};
+use hcl::{Body, Expression};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +24,14 @@ impl<'a> Scope<'a> {
     }
 
     pub fn blocks(&self, name: &'a str) -> impl Iterator<Item = &'a hcl::Block> + 'a {
+        self.body.blocks().filter(move |b| b.identifier.as_str() == name)
+    }
+
+    /// Blocks named `name`, for a name that does not live as long as the body.
+    pub fn blocks_named<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a hcl::Block> + 'n
+    where
+        'a: 'n,
+    {
         self.body.blocks().filter(move |b| b.identifier.as_str() == name)
     }
 
@@ -53,9 +61,14 @@ pub struct Schema<'s> {
 #[derive(Default)]
 pub struct Decoder {
     pub problems: Vec<String>,
+    pub eval: super::eval::Evaluator,
 }
 
 impl Decoder {
+    fn to_json(&self, expr: &hcl::Expression) -> Result<Value, String> {
+        self.eval.value(expr)
+    }
+
     pub fn problem(&mut self, scope: &Scope, message: impl std::fmt::Display) {
         if scope.path.is_empty() {
             self.problems.push(message.to_string());
@@ -104,7 +117,7 @@ impl Decoder {
 
     fn typed<T>(&mut self, scope: &Scope, key: &str, expected: &str, f: impl Fn(&Value) -> Option<T>) -> Option<T> {
         let expr = scope.attr(key)?;
-        match to_json(expr) {
+        match self.to_json(expr) {
             Ok(v) => match f(&v) {
                 Some(t) => Some(t),
                 None => {
@@ -158,7 +171,7 @@ impl Decoder {
     pub fn string_map(&mut self, scope: &Scope) -> BTreeMap<String, String> {
         let mut map = BTreeMap::new();
         for attr in scope.body.attributes() {
-            match to_json(&attr.expr) {
+            match self.to_json(&attr.expr) {
                 Ok(Value::String(s)) => {
                     map.insert(attr.key.to_string(), s);
                 }
@@ -178,11 +191,41 @@ impl Decoder {
         map
     }
 
+    /// A `KEY = value` map written as blocks (`meta { ... }`) or as an attribute
+    /// (`meta = { ... }`), merged in that order.
+    pub fn map_named(&mut self, scope: &Scope, name: &str) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        for block in scope.blocks_named(name) {
+            map.extend(self.string_map(&scope.child(block)));
+        }
+        if let Some(expr) = scope.attr(name) {
+            match self.to_json(expr) {
+                Ok(Value::Object(object)) => {
+                    for (key, value) in object {
+                        match value {
+                            Value::String(s) => {
+                                map.insert(key, s);
+                            }
+                            v @ (Value::Number(_) | Value::Bool(_)) => {
+                                map.insert(key, v.to_string());
+                            }
+                            other => self
+                                .problem(scope, format!("{name}.{key}: expected a string, got {}", describe(&other))),
+                        }
+                    }
+                }
+                Ok(other) => self.problem(scope, format!("{name}: expected a map, got {}", describe(&other))),
+                Err(e) => self.problem(scope, format!("{name}: {e}")),
+            }
+        }
+        map
+    }
+
     /// A free-form body (driver config) as a JSON object: repeated blocks become lists.
     pub fn free_form(&mut self, scope: &Scope) -> Map<String, Value> {
         let mut map = Map::new();
         for attr in scope.body.attributes() {
-            match to_json(&attr.expr) {
+            match self.to_json(&attr.expr) {
                 Ok(v) => {
                     map.insert(attr.key.to_string(), v);
                 }
@@ -210,62 +253,4 @@ fn describe(v: &Value) -> String {
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "an object".into(),
     }
-}
-
-/// Converts an expression to JSON. Templates keep their text, so runtime interpolations
-/// such as `${attr.cpu.arch}` or `${NOMAD_ALLOC_INDEX}` reach the client as written.
-pub fn to_json(expr: &Expression) -> Result<Value, String> {
-    Ok(match expr {
-        Expression::Null => Value::Null,
-        Expression::Bool(b) => Value::Bool(*b),
-        Expression::Number(n) => serde_json::to_value(n).map_err(|e| e.to_string())?,
-        Expression::String(s) => Value::String(s.clone()),
-        Expression::Array(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
-        Expression::Object(object) => {
-            let mut map = Map::new();
-            for (key, value) in object {
-                let key = match key {
-                    ObjectKey::Identifier(id) => id.to_string(),
-                    ObjectKey::Expression(e) => match to_json(e)? {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    },
-                    _ => return Err("unsupported object key".into()),
-                };
-                map.insert(key, to_json(value)?);
-            }
-            Value::Object(map)
-        }
-        Expression::TemplateExpr(template) => Value::String(match template.as_ref() {
-            TemplateExpr::QuotedString(raw) => unescape(raw),
-            TemplateExpr::Heredoc(heredoc) => heredoc.template.clone(),
-        }),
-        Expression::Parenthesis(inner) => to_json(inner)?,
-        other => {
-            use hcl::eval::Evaluate;
-            let value =
-                other.evaluate(&hcl::eval::Context::new()).map_err(|e| format!("cannot evaluate expression: {e}"))?;
-            serde_json::to_value(value).map_err(|e| e.to_string())?
-        }
-    })
-}
-
-/// Resolves the escapes of a quoted template's raw text.
-fn unescape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
 }

@@ -37,13 +37,32 @@ pub struct JobDeregisterResponse {
 const MAX_BLOCKING_WAIT: Duration = Duration::from_secs(600);
 
 impl Server {
-    pub async fn register_job(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
-        crate::jobspec::canonicalize(&mut job);
-        crate::jobspec::validate(&job).map_err(|e| ServerError::InvalidJob(e.to_string()))?;
-        for task in job.task_groups.iter().flat_map(|g| &g.tasks) {
-            rove_drivers::validate_config(&task.driver, &serde_json::Value::Object(task.config.clone()))
-                .map_err(|e| ServerError::InvalidJob(format!("task {:?}: {e}", task.name)))?;
+    /// Fills in a submitted job's defaults and checks it as registration does; every problem
+    /// is listed.
+    pub fn prepare_job(job: &mut Job) -> Result<(), Vec<String>> {
+        crate::jobspec::canonicalize(job);
+        let mut problems = match crate::jobspec::validate(job) {
+            Ok(()) => Vec::new(),
+            Err(crate::jobspec::JobspecError::Invalid { problems, .. }) => problems,
+            Err(other) => vec![other.to_string()],
+        };
+        for group in &job.task_groups {
+            for task in &group.tasks {
+                let config = serde_json::Value::Object(task.config.clone());
+                if let Err(e) = rove_drivers::validate_config(&task.driver, &config) {
+                    problems.push(format!("group {:?} -> task {:?}: {e}", group.name, task.name));
+                }
+            }
         }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub async fn register_job(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
+        Server::prepare_job(&mut job).map_err(|problems| ServerError::InvalidJob(problems.join("\n")))?;
         job.stop = false;
         job.submit_time = now_nanos();
         let eval = Server::new_eval(&job, trigger::JOB_REGISTER);

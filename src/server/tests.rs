@@ -97,7 +97,7 @@ fn invalid_jobs_are_refused_with_every_problem_and_change_nothing() {
     let mut no_command = job("nocmd");
     no_command.task_groups[0].tasks[0].config.clear();
     let err = smol::block_on(server.register_job(no_command)).unwrap_err().to_string();
-    assert!(err.contains("task \"t\": config: missing required field \"command\""), "{err}");
+    assert!(err.contains("group \"g\" -> task \"t\": config: missing required field \"command\""), "{err}");
     assert_eq!(server.state.snapshot().jobs("*", "").count(), 0);
     server.shutdown();
     std::fs::remove_dir_all(dir).ok();

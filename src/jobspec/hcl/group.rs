@@ -9,7 +9,7 @@ use super::{inherit, last_onto, one_label, schema, task, Decoder, Scope};
 use crate::structs::{RestartPolicy, TaskGroup};
 
 const GROUP: super::Schema = schema(
-    &["count", "max_client_disconnect", "stop_after_client_disconnect", "shutdown_delay"],
+    &["meta", "count", "max_client_disconnect", "stop_after_client_disconnect", "shutdown_delay"],
     &[
         "task",
         "meta",
@@ -34,9 +34,7 @@ pub fn decode(d: &mut Decoder, parent: &Scope, block: &hcl::Block, inherited: &I
     let scope = parent.child(block);
     d.check(&scope, &GROUP);
     let mut group = TaskGroup { name, count: d.uint(&scope, "count").unwrap_or(1), ..TaskGroup::default() };
-    for meta in scope.blocks("meta") {
-        group.meta.extend(d.string_map(&scope.child(meta)));
-    }
+    group.meta = d.map_named(&scope, "meta");
     group.constraints = scope.blocks("constraint").map(|b| constraint(d, &scope.child(b))).collect();
     group.affinities = scope.blocks("affinity").map(|b| affinity(d, &scope.child(b))).collect();
     group.spreads = scope.blocks("spread").map(|b| spread(d, &scope.child(b))).collect();

@@ -5,7 +5,7 @@ use super::{group, last_onto, one_label, schema, Decoder, Scope};
 use crate::structs::{Job, JobType, MigrateStrategy, ReschedulePolicy, UpdateStrategy};
 
 const JOB: super::Schema = schema(
-    &["type", "datacenters", "priority", "region", "namespace", "node_pool", "name", "all_at_once"],
+    &["meta", "type", "datacenters", "priority", "region", "namespace", "node_pool", "name", "all_at_once"],
     &[
         "group",
         "meta",
@@ -48,9 +48,7 @@ pub fn decode(d: &mut Decoder, top: &Scope, block: &hcl::Block) -> Option<Job> {
     job.namespace = d.string(&scope, "namespace").unwrap_or_default();
     job.node_pool = d.string(&scope, "node_pool").unwrap_or_default();
     job.all_at_once = d.boolean(&scope, "all_at_once").unwrap_or(false);
-    for meta in scope.blocks("meta") {
-        job.meta.extend(d.string_map(&scope.child(meta)));
-    }
+    job.meta = d.map_named(&scope, "meta");
     job.constraints = scope.blocks("constraint").map(|b| constraint(d, &scope.child(b))).collect();
     job.affinities = scope.blocks("affinity").map(|b| affinity(d, &scope.child(b))).collect();
     job.spreads = scope.blocks("spread").map(|b| spread(d, &scope.child(b))).collect();

@@ -12,6 +12,7 @@ mod task;
 
 use super::decode::{Decoder, Schema, Scope};
 use super::error::JobspecError;
+use super::variables::VarSources;
 use crate::structs::Job;
 
 /// Blocks valid somewhere in a job, and the block they belong in.
@@ -57,11 +58,12 @@ const fn schema<'s>(attributes: &'s [&'s str], blocks: &'s [&'s str]) -> Schema<
     Schema { attributes, blocks, homes: HOMES, unsupported: UNSUPPORTED }
 }
 
-pub fn parse(src: &str, file: &str) -> Result<Job, JobspecError> {
+pub fn parse(src: &str, file: &str, vars: &VarSources) -> Result<Job, JobspecError> {
     let body: hcl::Body = hcl::parse(src).map_err(|e| syntax_error(e, src, file))?;
     let mut d = Decoder::default();
     let top = Scope::new("", &body);
-    d.check(&top, &schema(&[], &["job"]));
+    d.check(&top, &schema(&[], &["job", "variable", "locals"]));
+    super::variables::resolve(&mut d, &top, vars);
     let jobs: Vec<_> = top.blocks("job").collect();
     let job = match jobs.as_slice() {
         [block] => job::decode(&mut d, &top, block),

@@ -8,7 +8,7 @@ use super::{last_onto, one_label, schema, Decoder, Scope};
 use crate::structs::{RestartPolicy, Task};
 
 const TASK: super::Schema = schema(
-    &["driver", "user", "kill_timeout", "kill_signal", "leader", "shutdown_delay", "kind"],
+    &["meta", "env", "driver", "user", "kill_timeout", "kill_signal", "leader", "shutdown_delay", "kind"],
     &[
         "config",
         "env",
@@ -45,12 +45,8 @@ pub fn decode(d: &mut Decoder, parent: &Scope, block: &hcl::Block, group_restart
     for config in scope.blocks("config") {
         task.config.extend(d.free_form(&scope.child(config)));
     }
-    for env in scope.blocks("env") {
-        task.env.extend(d.string_map(&scope.child(env)));
-    }
-    for meta in scope.blocks("meta") {
-        task.meta.extend(d.string_map(&scope.child(meta)));
-    }
+    task.env = d.map_named(&scope, "env");
+    task.meta = d.map_named(&scope, "meta");
     task.resources = last_onto(d, &scope, "resources", Default::default(), resources).unwrap_or_default();
     task.restart_policy =
         Some(last_onto(d, &scope, "restart", group_restart.clone(), restart).unwrap_or_else(|| group_restart.clone()));
