@@ -269,7 +269,8 @@ impl Loop {
         Ok(())
     }
 
-    /// Announces leadership changes, snapshots when due, and publishes the status.
+    /// Tracks leadership, snapshots when due, publishes the status, and only then announces
+    /// a new leader, so whoever hears the announcement sees a status that agrees with it.
     fn after_apply(&mut self) -> Result<(), RaftError> {
         let is_leader = self.node.raft.state == StateRole::Leader;
         match (is_leader, self.leader_since) {
@@ -280,11 +281,6 @@ impl Loop {
                 self.set_leader(false);
             }
             _ => {}
-        }
-        if let Some(since) = self.leader_since {
-            if !self.announced_leader && self.applied >= since {
-                self.set_leader(true);
-            }
         }
         if self.applied >= self.last_snapshot + self.cfg.snapshot_threshold {
             self.take_snapshot()?;
@@ -299,6 +295,9 @@ impl Loop {
             last_snapshot_index: self.last_snapshot,
             voters: raft.prs().conf().voters().ids().iter().collect(),
         };
+        if self.leader_since.is_some_and(|since| self.applied >= since) && !self.announced_leader {
+            self.set_leader(true);
+        }
         Ok(())
     }
 
