@@ -77,23 +77,24 @@ impl Decoder {
         }
     }
 
-    /// Reports attributes and blocks the schema does not know.
+    /// Reports attributes and blocks the schema does not know, naming refused features.
     pub fn check(&mut self, scope: &Scope, schema: &Schema) {
+        let refused = |name: &str| schema.unsupported.iter().find(|(n, _)| *n == name).map(|(_, why)| *why);
         let mut seen = std::collections::BTreeSet::new();
         for attr in scope.body.attributes() {
             let key = attr.key.as_str();
-            if let Some((_, why)) = schema.unsupported.iter().find(|(n, _)| *n == key) {
-                self.problem(scope, format!("{key:?} is not supported by rove: {why}"));
-            } else if !seen.insert(key.to_string()) {
+            if !seen.insert(key.to_string()) {
                 self.problem(scope, format!("attribute {key:?} is set more than once"));
-            } else if !schema.attributes.contains(&key) {
-                if schema.blocks.contains(&key) {
-                    self.problem(scope, format!("{key:?} is a block, not an attribute: write `{key} {{ ... }}`"));
-                } else {
-                    let mut known = schema.attributes.to_vec();
-                    known.extend_from_slice(schema.blocks);
-                    self.problem(scope, format!("unknown attribute {key:?}{}", hint(key, &known)));
-                }
+            } else if schema.attributes.contains(&key) {
+                continue;
+            } else if let Some(why) = refused(key) {
+                self.problem(scope, format!("{key:?} is not supported by rove: {why}"));
+            } else if schema.blocks.contains(&key) {
+                self.problem(scope, format!("{key:?} is a block, not an attribute: write `{key} {{ ... }}`"));
+            } else {
+                let mut known = schema.attributes.to_vec();
+                known.extend_from_slice(schema.blocks);
+                self.problem(scope, format!("unknown attribute {key:?}{}", hint(key, &known)));
             }
         }
         for block in scope.body.blocks() {
@@ -101,7 +102,7 @@ impl Decoder {
             if schema.blocks.contains(&name) {
                 continue;
             }
-            if let Some((_, why)) = schema.unsupported.iter().find(|(n, _)| *n == name) {
+            if let Some(why) = refused(name) {
                 self.problem(scope, format!("{name:?} is not supported by rove: {why}"));
             } else if let Some((_, home)) = schema.homes.iter().find(|(b, _)| *b == name) {
                 self.problem(scope, format!("{name:?} block is not allowed here; it belongs inside a {home} block"));
@@ -133,26 +134,32 @@ impl Decoder {
     }
 
     pub fn string(&mut self, scope: &Scope, key: &str) -> Option<String> {
-        self.typed(scope, key, "a string", |v| v.as_str().map(str::to_string))
+        self.typed(scope, key, "a string", as_text)
     }
 
     pub fn int(&mut self, scope: &Scope, key: &str) -> Option<i64> {
-        self.typed(scope, key, "a whole number", Value::as_i64)
+        self.typed(scope, key, "a whole number", |v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
     }
 
     /// A non-negative whole number that fits `T`.
     pub fn uint<T: TryFrom<u64>>(&mut self, scope: &Scope, key: &str) -> Option<T> {
-        self.typed(scope, key, "a non-negative whole number", |v| v.as_u64().and_then(|n| T::try_from(n).ok()))
+        self.typed(scope, key, "a non-negative whole number", |v| {
+            v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()).and_then(|n| T::try_from(n).ok())
+        })
     }
 
     pub fn boolean(&mut self, scope: &Scope, key: &str) -> Option<bool> {
-        self.typed(scope, key, "true or false", Value::as_bool)
+        self.typed(scope, key, "true or false", |v| {
+            v.as_bool().or_else(|| match v.as_str()? {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            })
+        })
     }
 
     pub fn strings(&mut self, scope: &Scope, key: &str) -> Option<Vec<String>> {
-        self.typed(scope, key, "a list of strings", |v| {
-            v.as_array()?.iter().map(|s| s.as_str().map(str::to_string)).collect()
-        })
+        self.typed(scope, key, "a list of strings", |v| v.as_array()?.iter().map(as_text).collect())
     }
 
     pub fn duration(&mut self, scope: &Scope, key: &str) -> Option<Duration> {
@@ -241,6 +248,18 @@ impl Decoder {
             }
         }
         map
+    }
+}
+
+/// A string, or a number or bool written as one: the conversions HCL (cty) makes where a
+/// string is expected. Numbers and bools given as strings convert the other way in the
+/// typed getters.
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

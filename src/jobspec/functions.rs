@@ -4,7 +4,7 @@
 //! contains, keys, values, lookup, merge, element, distinct, flatten, reverse, sort, range,
 //! coalesce, compact, index), numbers (min, max, abs, ceil, floor, parseint), conversion
 //! (tostring, tonumber, tobool, tolist), encoding (jsonencode, jsondecode, base64encode,
-//! base64decode) and files (file, relative to the job file).
+//! base64decode) and files (file, relative to the job file; pathexpand).
 
 use base64::Engine;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -320,6 +320,16 @@ fn base64decode(a: FuncArgs) -> Result {
         base64::engine::general_purpose::STANDARD.decode(string(&a[0])?).map_err(|e| format!("base64decode: {e}"))?;
     String::from_utf8(bytes).map(Value::String).map_err(|_| "base64decode: the result is not UTF-8 text".into())
 }
+/// Expands a leading `~` to the home directory.
+fn pathexpand(a: FuncArgs) -> Result {
+    let path = string(&a[0])?;
+    let home = std::env::var("HOME").unwrap_or_default();
+    Ok(Value::String(match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        _ => path.to_string(),
+    }))
+}
+
 fn file(a: FuncArgs) -> Result {
     let path = string(&a[0])?;
     let full = BASE_DIR.with(|b| b.borrow().join(path));
@@ -378,6 +388,7 @@ pub fn declare_all(ctx: &mut Context<'static>) {
         ("base64encode", vec![S], None, base64encode),
         ("base64decode", vec![S], None, base64decode),
         ("file", vec![S], None, file),
+        ("pathexpand", vec![S], None, pathexpand),
     ];
     for (name, params, variadic, func) in table {
         let mut builder = FuncDef::builder().params(params);

@@ -126,6 +126,13 @@ pub fn resolve(d: &mut Decoder, top: &Scope, sources: &VarSources) {
         } else {
             Err(format!("variable {name:?} has no value: pass -var {name}=..., -var-file, or NOMAD_VAR_{name}"))
         };
+        // As HCL does, a string default or file value converts to a number or bool type.
+        let value = value.and_then(|v| match v {
+            Value::String(text) if !fits(&Value::String(text.clone()), &type_name) => {
+                from_text(&text, &type_name).map_err(|e| format!("variable {name:?}: {e}"))
+            }
+            other => Ok(other),
+        });
         match value {
             Ok(v) if !fits(&v, &type_name) => d.problem(&scope, format!("value {v} is not of type {type_name}")),
             Ok(v) => {

@@ -335,6 +335,9 @@ const RESOURCES: super::Schema = schema(&["cpu", "cores", "memory", "memory_max"
 
 pub fn resources(d: &mut Decoder, scope: &Scope, base: Resources) -> Resources {
     d.check(scope, &RESOURCES);
+    if d.int(scope, "memory_max") == Some(-1) {
+        d.problem(scope, "memory_max = -1 (no memory limit) is not supported by rove: give a limit in MB");
+    }
     let r = Resources {
         cpu: d.uint(scope, "cpu").unwrap_or(base.cpu),
         cores: d.uint(scope, "cores").unwrap_or(base.cores),

@@ -71,3 +71,21 @@ pub fn decode(d: &mut Decoder, parent: &Scope, block: &hcl::Block, inherited: &I
         .for_each(|s| d.problem(&scope, format!("service {:?}: task {:?} is not in this group", s.name, s.task_name)));
     Some(group)
 }
+
+/// The group Nomad makes for a task written directly in the job: one of the task, named
+/// after it, with the group defaults.
+pub fn implicit(d: &mut Decoder, job: &Scope, task_block: &hcl::Block, inherited: &Inherited) -> Option<TaskGroup> {
+    let restart = RestartPolicy::for_job_type(inherited.job_type);
+    let task = task::decode(d, job, task_block, &restart)?;
+    Some(TaskGroup {
+        name: task.name.clone(),
+        count: 1,
+        restart_policy: Some(restart),
+        reschedule_policy: inherited.reschedule.clone(),
+        update: inherited.update.clone(),
+        migrate: inherited.migrate.clone(),
+        ephemeral_disk: Some(Default::default()),
+        tasks: vec![task],
+        ..TaskGroup::default()
+    })
+}

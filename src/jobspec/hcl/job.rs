@@ -8,6 +8,7 @@ const JOB: super::Schema = schema(
     &["meta", "type", "datacenters", "priority", "region", "namespace", "node_pool", "name", "all_at_once"],
     &[
         "group",
+        "task",
         "meta",
         "constraint",
         "affinity",
@@ -72,6 +73,12 @@ pub fn decode(d: &mut Decoder, top: &Scope, block: &hcl::Block) -> Option<Job> {
     };
     for group in scope.blocks("group") {
         if let Some(group) = group::decode(d, &scope, group, &inherited) {
+            job.task_groups.push(group);
+        }
+    }
+    // A task written directly in the job runs in a group of its own name, as Nomad allows.
+    for task in scope.blocks("task") {
+        if let Some(group) = group::implicit(d, &scope, task, &inherited) {
             job.task_groups.push(group);
         }
     }

@@ -51,6 +51,13 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("device", "device plugins (GPUs and the like) are not available"),
     ("csi_plugin", "CSI plugins are not available; use host volumes"),
     ("multiregion", "multiregion deployments are not available"),
+    ("action", "task actions are not available"),
+    ("secret", "secret providers are not available; pass secrets with templates or env"),
+    ("schedule", "time-based task schedules are not available"),
+    ("cni", "CNI arguments are not available"),
+    ("max_run_duration", "run-duration limits for batch jobs are not available"),
+    ("sticky", "sticky host volumes are not available"),
+    ("hostname", "setting the network namespace's hostname is not available"),
 ];
 
 /// A schema for a block of this job specification.

@@ -4,7 +4,7 @@ use super::{last_onto, one_label, schema, Decoder, Scope};
 use crate::structs::{CheckRestart, DnsConfig, NetworkResource, Port, Service, ServiceCheck};
 use std::time::Duration;
 
-const NETWORK: super::Schema = schema(&["mode", "hostname", "mbits"], &["port", "dns"]);
+const NETWORK: super::Schema = schema(&["mode", "mbits"], &["port", "dns"]);
 const PORT: super::Schema = schema(&["static", "to", "host_network"], &[]);
 const DNS: super::Schema = schema(&["servers", "searches", "options"], &[]);
 
@@ -17,9 +17,6 @@ pub fn network(d: &mut Decoder, scope: &Scope) -> NetworkResource {
     };
     if !["host", "bridge", "none"].contains(&net.mode.as_str()) && !net.mode.starts_with("cni/") {
         d.problem(scope, format!("mode: {:?} must be host, bridge, none or cni/<name>", net.mode));
-    }
-    if scope.attr("hostname").is_some() {
-        d.problem(scope, "\"hostname\" is not supported by rove");
     }
     for block in scope.blocks("port") {
         let Some(label) = one_label(d, scope, block) else { continue };
