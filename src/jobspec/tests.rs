@@ -82,25 +82,6 @@ fn realistic_service_job_parses_with_defaults_and_inheritance() {
 }
 
 #[test]
-fn batch_defaults_differ_from_service() {
-    let src = r#"job "b" {
-  type = "batch"
-  group "g" {
-    task "t" {
-      driver = "raw_exec"
-      config { command = "true" }
-    }
-  }
-}"#;
-    let job = parse_hcl(src, "b.hcl").unwrap();
-    let restart = job.task_groups[0].tasks[0].restart_policy.clone().unwrap();
-    assert_eq!(restart.attempts, 3);
-    assert_eq!(restart.interval, Duration::from_secs(24 * 3600));
-    assert_eq!(job.datacenters, ["*"]);
-    assert_eq!(job.task_groups[0].tasks[0].resources.memory_mb, 300);
-}
-
-#[test]
 fn json_round_trips_through_the_api_form() {
     let job = parse_hcl(WEB, "web.hcl").unwrap();
     let json = serde_json::to_string(&serde_json::json!({ "Job": job })).unwrap();

@@ -225,6 +225,11 @@ fn batch_jobs_get_batch_reschedule_and_no_update_or_migrate() {
     assert!(group.update.is_none() && group.migrate.is_none() && job.update.is_none());
     let reschedule = group.reschedule_policy.as_ref().unwrap();
     assert_eq!((reschedule.attempts, reschedule.delay_function.as_str()), (1, "constant"));
+    let restart = group.tasks[0].restart_policy.clone().unwrap();
+    assert_eq!(restart.attempts, 3, "batch restart defaults differ from service ones");
+    assert_eq!(restart.interval, Duration::from_secs(24 * 3600));
+    assert_eq!(job.datacenters, ["*"]);
+    assert_eq!(group.tasks[0].resources.memory_mb, 300);
 }
 
 #[test]

@@ -32,6 +32,15 @@ const OPERATORS: &[&str] = &[
     "distinct_property",
 ];
 
+/// Reports `value` unless it is one of `allowed` (an empty value passes when `""` is).
+pub fn one_of(d: &mut Decoder, scope: &Scope, field: &str, value: &str, allowed: &[&str]) {
+    if !allowed.contains(&value) {
+        let names: Vec<&str> = allowed.iter().copied().filter(|a| !a.is_empty()).collect();
+        let (last, rest) = names.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
+        d.problem(scope, format!("{field}: {value:?} must be {} or {last}", rest.join(", ")));
+    }
+}
+
 const CONSTRAINT: super::Schema = schema(
     &[
         "attribute",
@@ -164,9 +173,7 @@ pub fn update(d: &mut Decoder, scope: &Scope, base: UpdateStrategy) -> UpdateStr
 }
 
 fn check_health_check(d: &mut Decoder, scope: &Scope, value: &str) {
-    if !["checks", "task_states", "manual"].contains(&value) {
-        d.problem(scope, format!("health_check: {value:?} must be checks, task_states or manual"));
-    }
+    one_of(d, scope, "health_check", value, &["checks", "task_states", "manual"]);
 }
 
 const MIGRATE: super::Schema = schema(&["max_parallel", "health_check", "min_healthy_time", "healthy_deadline"], &[]);
@@ -196,9 +203,7 @@ pub fn reschedule(d: &mut Decoder, scope: &Scope, base: ReschedulePolicy) -> Res
         max_delay: d.duration(scope, "max_delay").unwrap_or(base.max_delay),
         unlimited: d.boolean(scope, "unlimited").unwrap_or(base.unlimited),
     };
-    if !["constant", "exponential", "fibonacci"].contains(&r.delay_function.as_str()) {
-        d.problem(scope, format!("delay_function: {:?} must be constant, exponential or fibonacci", r.delay_function));
-    }
+    one_of(d, scope, "delay_function", &r.delay_function, &["constant", "exponential", "fibonacci"]);
     r
 }
 
@@ -253,9 +258,7 @@ pub fn parameterized(d: &mut Decoder, scope: &Scope, base: ParameterizedJobConfi
         meta_required: d.strings(scope, "meta_required").unwrap_or(base.meta_required),
         meta_optional: d.strings(scope, "meta_optional").unwrap_or(base.meta_optional),
     };
-    if !["optional", "required", "forbidden"].contains(&p.payload.as_str()) {
-        d.problem(scope, format!("payload: {:?} must be optional, required or forbidden", p.payload));
-    }
+    one_of(d, scope, "payload", &p.payload, &["optional", "required", "forbidden"]);
     p
 }
 
@@ -280,10 +283,7 @@ pub fn disconnect(d: &mut Decoder, scope: &Scope, base: DisconnectStrategy) -> D
         reconcile: d.string(scope, "reconcile").unwrap_or(base.reconcile),
         stop_on_client_after: d.duration(scope, "stop_on_client_after").unwrap_or(base.stop_on_client_after),
     };
-    let reconciles = ["", "best_score", "keep_original", "keep_replacement"];
-    if !reconciles.contains(&s.reconcile.as_str()) {
-        d.problem(scope, format!("reconcile: {:?} must be best_score, keep_original or keep_replacement", s.reconcile));
-    }
+    one_of(d, scope, "reconcile", &s.reconcile, &["", "best_score", "keep_original", "keep_replacement"]);
     s
 }
 
@@ -394,9 +394,7 @@ pub fn artifact(d: &mut Decoder, scope: &Scope) -> TaskArtifact {
     if a.getter_source.is_empty() {
         d.problem(scope, "source is required");
     }
-    if !["any", "file", "dir"].contains(&a.getter_mode.as_str()) {
-        d.problem(scope, format!("mode: {:?} must be any, file or dir", a.getter_mode));
-    }
+    one_of(d, scope, "mode", &a.getter_mode, &["any", "file", "dir"]);
     if d.boolean(scope, "chown") == Some(true) {
         d.problem(scope, "chown is not supported by rove");
     }
@@ -470,9 +468,7 @@ pub fn lifecycle(d: &mut Decoder, scope: &Scope, base: TaskLifecycle) -> TaskLif
         hook: d.string(scope, "hook").unwrap_or(base.hook),
         sidecar: d.boolean(scope, "sidecar").unwrap_or(base.sidecar),
     };
-    if !["prestart", "poststart", "poststop"].contains(&l.hook.as_str()) {
-        d.problem(scope, format!("hook: {:?} must be prestart, poststart or poststop", l.hook));
-    }
+    one_of(d, scope, "hook", &l.hook, &["prestart", "poststart", "poststop"]);
     l
 }
 

@@ -1,5 +1,6 @@
 //! The `network` block (mode, ports, DNS) and `service` blocks with their checks.
 
+use super::blocks::one_of;
 use super::{last_onto, one_label, schema, Decoder, Scope};
 use crate::structs::{CheckRestart, DnsConfig, NetworkResource, Port, Service, ServiceCheck};
 use std::time::Duration;
@@ -80,9 +81,7 @@ pub fn service(d: &mut Decoder, scope: &Scope) -> Service {
         on_update: d.string(scope, "on_update").unwrap_or_else(|| "require_healthy".into()),
         ..Service::default()
     };
-    if !["consul", "nomad"].contains(&s.provider.as_str()) {
-        d.problem(scope, format!("provider: {:?} must be consul or nomad", s.provider));
-    }
+    one_of(d, scope, "provider", &s.provider, &["consul", "nomad"]);
     for meta in scope.blocks("meta") {
         s.meta.extend(d.string_map(&scope.child(meta)));
     }
