@@ -1,5 +1,6 @@
 //! Feasibility: which nodes can run a task group at all, and whether one has room for it.
 
+use super::constraint;
 use crate::structs::{AllocMetric, Job, Node, NodeStatus, Resources, TaskGroup};
 
 /// Matches a datacenter against a job's pattern, where `*` stands for any run of characters.
@@ -28,12 +29,35 @@ pub fn node_is_feasible(job: &Job, group: &TaskGroup, node: &Node, metric: &mut 
     }
     metric.nodes_evaluated += 1;
     if let Some(task) = group.tasks.iter().find(|t| !node.has_healthy_driver(&t.driver)) {
-        metric.nodes_filtered += 1;
-        *metric.constraint_filtered.entry(format!("missing drivers ({})", task.driver)).or_default() += 1;
-        *metric.class_filtered.entry(node.node_class.clone()).or_default() += 1;
+        filtered(metric, node, format!("missing drivers ({})", task.driver));
+        return false;
+    }
+    let task_constraints = group.tasks.iter().flat_map(|t| &t.constraints);
+    let all = job.constraints.iter().chain(&group.constraints).chain(task_constraints);
+    if let Some(failed) = all.filter(|c| !constraint::is_distinct(c)).find(|c| !constraint::satisfies(c, node)) {
+        filtered(metric, node, constraint::describe(failed));
         return false;
     }
     true
+}
+
+fn filtered(metric: &mut AllocMetric, node: &Node, reason: String) {
+    metric.nodes_filtered += 1;
+    *metric.constraint_filtered.entry(reason).or_default() += 1;
+    *metric.class_filtered.entry(node.node_class.clone()).or_default() += 1;
+}
+
+/// Whether the job or group asks for at most one of its allocations per node, and at which
+/// level: `Some(true)` for the whole job, `Some(false)` for the group.
+pub fn distinct_hosts(job: &Job, group: &TaskGroup) -> Option<bool> {
+    let asks = |cs: &[crate::structs::Constraint]| cs.iter().any(|c| c.operand == "distinct_hosts");
+    if asks(&job.constraints) {
+        Some(true)
+    } else if asks(&group.constraints) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// What a group asks of a node: the sum of its tasks plus its shared disk.

@@ -4,6 +4,7 @@
 //! the job's desired allocations against the existing ones, then places what is missing on
 //! feasible nodes ranked by bin-packing.
 
+pub mod constraint;
 pub mod feasible;
 mod rank;
 mod reconcile;

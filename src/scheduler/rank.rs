@@ -1,7 +1,7 @@
 //! Ranking and placement: picks, for each missing allocation, the feasible node with room
 //! that scores best (bin-packing, with a penalty for stacking one job's allocations).
 
-use super::feasible::{exhausted_dimension, group_demand, node_capacity, node_is_feasible};
+use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible};
 use super::reconcile::Placement;
 use super::{Outcome, StateView};
 use crate::structs::{
@@ -35,6 +35,15 @@ impl NodeUsage {
         }
         self.used.insert(node.id.clone(), used);
         used
+    }
+
+    /// This job's allocations on the node: of one group, or of all its groups.
+    fn job_allocs_on(&self, node_id: &str, group: Option<&str>) -> u32 {
+        self.collisions
+            .iter()
+            .filter(|((n, g), _)| n == node_id && group.is_none_or(|want| want == g))
+            .map(|(_, c)| c)
+            .sum()
     }
 
     fn add(&mut self, node_id: &str, group: &str, demand: &Resources) {
@@ -79,6 +88,7 @@ pub fn place_all(
         }
         let started = std::time::Instant::now();
         let demand = group_demand(group);
+        let distinct = distinct_hosts(job, group);
         let mut metric = AllocMetric::default();
         let mut best: Option<(f64, &Arc<Node>)> = None;
         for node in &nodes {
@@ -90,6 +100,14 @@ pub fn place_all(
             }
             let capacity = node_capacity(node);
             let used = usage.used(node, job, &stopping, state);
+            if let Some(job_wide) = distinct {
+                let scope = if job_wide { None } else { Some(group.name.as_str()) };
+                if usage.job_allocs_on(&node.id, scope) > 0 {
+                    metric.nodes_filtered += 1;
+                    *metric.constraint_filtered.entry("distinct_hosts".into()).or_default() += 1;
+                    continue;
+                }
+            }
             if let Some(dimension) = exhausted_dimension(&capacity, &used, &demand) {
                 metric.nodes_exhausted += 1;
                 *metric.dimension_exhausted.entry(dimension.to_string()).or_default() += 1;

@@ -255,3 +255,59 @@ fn finished_batch_allocations_are_not_rerun() {
     let outcome = run(&mut world);
     assert!(outcome.plan.is_empty());
 }
+
+#[test]
+fn constraints_filter_nodes_and_are_named_in_the_metrics() {
+    let mut linux = (*node("linux", 1000, 1024)).clone();
+    linux.attributes.insert("kernel.name".into(), "linux".into());
+    let mut windows = (*node("windows", 1000, 1024)).clone();
+    windows.attributes.insert("kernel.name".into(), "windows".into());
+    let mut world = World { nodes: vec![Arc::new(linux), Arc::new(windows)], ..World::default() };
+    let mut j = job(1, 100, 64);
+    j.constraints.push(crate::structs::Constraint {
+        l_target: "${attr.kernel.name}".into(),
+        operand: "=".into(),
+        r_target: "windows".into(),
+    });
+    set_job(&mut world, j.clone());
+    run(&mut world);
+    assert_eq!(world.live()[0].node_id, "windows");
+
+    j.task_groups[0].count = 2;
+    j.version = 1;
+    set_job(&mut world, j);
+    let outcome = run(&mut world);
+    assert_eq!(world.live().len(), 2, "both fit on the windows node");
+    assert!(outcome.failed_tg_allocs.is_empty());
+}
+
+#[test]
+fn distinct_hosts_puts_at_most_one_allocation_per_node() {
+    let mut world = World { nodes: vec![node("n1", 4000, 4096), node("n2", 4000, 4096)], ..World::default() };
+    let mut j = job(3, 100, 64);
+    j.task_groups[0]
+        .constraints
+        .push(crate::structs::Constraint { operand: "distinct_hosts".into(), ..Default::default() });
+    set_job(&mut world, j);
+    let outcome = run(&mut world);
+    let mut nodes: Vec<String> = world.live().iter().map(|a| a.node_id.clone()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["n1", "n2"]);
+    assert_eq!(outcome.queued["app"], 1);
+    assert_eq!(outcome.failed_tg_allocs["app"].constraint_filtered["distinct_hosts"], 2);
+}
+
+#[test]
+fn unmet_constraints_are_reported_by_name() {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
+    let mut j = job(1, 100, 64);
+    j.task_groups[0].tasks[0].constraints.push(crate::structs::Constraint {
+        l_target: "${attr.cpu.arch}".into(),
+        operand: "=".into(),
+        r_target: "riscv64".into(),
+    });
+    set_job(&mut world, j);
+    let outcome = run(&mut world);
+    assert!(world.live().is_empty());
+    assert_eq!(outcome.failed_tg_allocs["app"].constraint_filtered["${attr.cpu.arch} = riscv64"], 1);
+}

@@ -1,0 +1,13 @@
+//! Fuzzes the job file parsers: any input must give a job or an error, never a panic or a
+//! hang. Run with `cargo fuzz run jobspec` (see docs/jobspec.md).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = rove::jobspec::parse_hcl(text, "fuzz.hcl");
+        let _ = rove::jobspec::parse_json(text, "fuzz.json");
+    }
+});
