@@ -250,3 +250,36 @@ fn job_init_writes_an_example_that_runs() {
     assert!(logs.starts_with("hello from example.greeter[0]"), "{logs}");
     agent.cli_ok(&["job", "stop", "example"]);
 }
+
+#[test]
+fn tasks_get_their_allocated_ports_in_the_environment() {
+    let dir = TempDir::new("ports");
+    let agent = Agent::dev(dir.path());
+    let hcl = r#"
+job "ports" {
+  type = "batch"
+  group "g" {
+    network {
+      port "http" {}
+      port "admin" { static = 29999 }
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo $NOMAD_PORT_http $NOMAD_ADDR_admin"]
+      }
+    }
+  }
+}
+"#;
+    let file = job_file(dir.path(), "ports.hcl", hcl);
+    agent.cli_ok(&["job", "run", &file]);
+    let allocs = agent.wait_allocs("ports", "batch alloc to complete", |a| statuses(a) == ["complete"]);
+    let alloc = agent.get(&format!("/v1/allocation/{}", allocs[0]["ID"].as_str().unwrap()));
+    let ports = alloc["AllocatedResources"]["Shared"]["Ports"].as_array().unwrap().clone();
+    let http = ports.iter().find(|p| p["Label"] == "http").unwrap()["Value"].as_u64().unwrap();
+    assert!((20000..=32000).contains(&http), "dynamic port from Nomad's range: {http}");
+    let logs = agent.cli_ok(&["alloc", "logs", allocs[0]["ID"].as_str().unwrap()]);
+    assert_eq!(logs, format!("{http} 127.0.0.1:29999\n"));
+}

@@ -46,6 +46,17 @@ pub fn build(
     if task.resources.memory_max_mb > 0 {
         set("NOMAD_MEMORY_MAX_LIMIT", task.resources.memory_max_mb.to_string());
     }
+    let bridge = group.is_some_and(|g| g.networks.iter().any(|n| n.mode == "bridge"));
+    for port in &alloc.allocated_resources.shared.ports {
+        let inside = if bridge && port.to > 0 { port.to.to_string() } else { port.value.to_string() };
+        let label = &port.label;
+        set(&format!("NOMAD_IP_{label}"), port.host_ip.clone());
+        set(&format!("NOMAD_PORT_{label}"), inside.clone());
+        set(&format!("NOMAD_ADDR_{label}"), format!("{}:{inside}", port.host_ip));
+        set(&format!("NOMAD_HOST_IP_{label}"), port.host_ip.clone());
+        set(&format!("NOMAD_HOST_PORT_{label}"), port.value.to_string());
+        set(&format!("NOMAD_HOST_ADDR_{label}"), format!("{}:{}", port.host_ip, port.value));
+    }
     // Task meta overrides group meta, which overrides job meta.
     let metas = [job.map(|j| &j.meta), group.map(|g| &g.meta), Some(&task.meta)];
     for meta in metas.into_iter().flatten() {
@@ -143,8 +154,18 @@ mod tests {
             job: Some(job),
             ..Allocation::default()
         };
+        let mut alloc = alloc;
+        alloc.allocated_resources.shared.ports.push(crate::structs::AllocatedPort {
+            label: "http".into(),
+            value: 23456,
+            to: 0,
+            host_ip: "10.1.2.3".into(),
+        });
         let paths = TaskPaths { alloc_dir: Path::new("/a"), task_dir: Path::new("/a/api") };
         let env = build(&alloc, &task, &node, "global", &paths);
+        assert_eq!(env["NOMAD_PORT_http"], "23456");
+        assert_eq!(env["NOMAD_ADDR_http"], "10.1.2.3:23456");
+        assert_eq!(env["NOMAD_HOST_PORT_http"], "23456");
         assert_eq!(env["NOMAD_ALLOC_INDEX"], "2");
         assert_eq!(env["NOMAD_SHORT_ALLOC_ID"], "01234567");
         assert_eq!(env["NOMAD_TASK_DIR"], "/a/api/local");

@@ -100,7 +100,10 @@ fn version_parts(v: &str) -> Option<Vec<u64>> {
 
 fn compare_versions(a: &[u64], b: &[u64]) -> Ordering {
     let len = a.len().max(b.len());
-    (0..len).map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0))).find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+    (0..len)
+        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
 }
 
 /// `">= 1.2, < 2.0"`: every comma-separated clause must hold; `~>` allows the last given
@@ -117,7 +120,9 @@ fn version_matches(version: &str, constraint: &str) -> bool {
             "!=" => ord != Ordering::Equal,
             "~>" => {
                 let prefix = &want[..want.len().saturating_sub(1).max(1)];
-                ord != Ordering::Less && have.len() >= prefix.len() && have[..prefix.len() - 1] == prefix[..prefix.len() - 1]
+                ord != Ordering::Less
+                    && have.len() >= prefix.len()
+                    && have[..prefix.len() - 1] == prefix[..prefix.len() - 1]
             }
             op => order_holds(op, ord),
         }

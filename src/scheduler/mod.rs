@@ -6,6 +6,7 @@
 
 pub mod constraint;
 pub mod feasible;
+pub mod ports;
 mod rank;
 mod reconcile;
 

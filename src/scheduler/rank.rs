@@ -3,12 +3,12 @@
 
 use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible};
 use super::reconcile::Placement;
-use super::{Outcome, StateView};
+use super::{ports, Outcome, StateView};
 use crate::structs::{
-    generate_id, now_nanos, AllocMetric, AllocatedResources, Allocation, ClientStatus, DesiredStatus, Evaluation, Job,
-    Node, Resources, SharedResources,
+    generate_id, now_nanos, AllocMetric, AllocatedPort, AllocatedResources, Allocation, ClientStatus, DesiredStatus,
+    Evaluation, Job, Node, Resources, SharedResources,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Resources in use and allocations of the job being placed, per node, including what this
@@ -16,6 +16,7 @@ use std::sync::Arc;
 struct NodeUsage {
     used: HashMap<String, Resources>,
     collisions: HashMap<(String, String), u32>,
+    ports: HashMap<String, HashSet<u16>>,
 }
 
 impl NodeUsage {
@@ -24,10 +25,13 @@ impl NodeUsage {
             return *used;
         }
         let mut used = Resources::default();
-        for alloc in state.allocs_by_node(&node.id) {
-            if alloc.is_terminal() || stopping.contains(&alloc.id) {
-                continue;
-            }
+        let live: Vec<_> = state
+            .allocs_by_node(&node.id)
+            .into_iter()
+            .filter(|a| !a.is_terminal() && !stopping.contains(&a.id))
+            .collect();
+        self.ports.insert(node.id.clone(), ports::held(live.iter().map(|a| a.as_ref())));
+        for alloc in live {
             used.add(&alloc.allocated_resources.total());
             if alloc.job_id == job.id && alloc.namespace == job.namespace {
                 *self.collisions.entry((node.id.clone(), alloc.task_group.clone())).or_default() += 1;
@@ -46,8 +50,9 @@ impl NodeUsage {
             .sum()
     }
 
-    fn add(&mut self, node_id: &str, group: &str, demand: &Resources) {
+    fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
         self.used.entry(node_id.to_string()).or_default().add(demand);
+        self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
         *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
     }
 }
@@ -75,7 +80,7 @@ pub fn place_all(
     let mut nodes = state.nodes();
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
     let stopping: BTreeSet<String> = outcome.plan.node_update.values().flatten().map(|a| a.id.clone()).collect();
-    let mut usage = NodeUsage { used: HashMap::new(), collisions: HashMap::new() };
+    let mut usage = NodeUsage { used: HashMap::new(), collisions: HashMap::new(), ports: HashMap::new() };
     for placement in placements {
         let Some(group) = job.task_group(&placement.group) else {
             continue;
@@ -90,7 +95,7 @@ pub fn place_all(
         let demand = group_demand(group);
         let distinct = distinct_hosts(job, group);
         let mut metric = AllocMetric::default();
-        let mut best: Option<(f64, &Arc<Node>)> = None;
+        let mut best: Option<(f64, &Arc<Node>, Vec<AllocatedPort>)> = None;
         for node in &nodes {
             if node.status == crate::structs::NodeStatus::Ready {
                 *metric.nodes_available.entry(node.datacenter.clone()).or_default() += 1;
@@ -108,12 +113,20 @@ pub fn place_all(
                     continue;
                 }
             }
-            if let Some(dimension) = exhausted_dimension(&capacity, &used, &demand) {
-                metric.nodes_exhausted += 1;
-                *metric.dimension_exhausted.entry(dimension.to_string()).or_default() += 1;
-                *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
-                continue;
-            }
+            let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
+            let seed = fastrand::u64(..);
+            let assigned = exhausted_dimension(&capacity, &used, &demand)
+                .map(str::to_string)
+                .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, seed), Err);
+            let assigned = match assigned {
+                Ok(ports) => ports,
+                Err(dimension) => {
+                    metric.nodes_exhausted += 1;
+                    *metric.dimension_exhausted.entry(dimension).or_default() += 1;
+                    *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
+                    continue;
+                }
+            };
             let after = Resources {
                 cpu: used.cpu + demand.cpu,
                 memory_mb: used.memory_mb + demand.memory_mb,
@@ -125,15 +138,16 @@ pub fn place_all(
                 let penalty = -f64::from(collisions + 1) / f64::from(group.count.max(1));
                 score = (score + penalty) / 2.0;
             }
-            if best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, node));
+            if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                best = Some((score, node, assigned));
             }
         }
         metric.allocation_time = started.elapsed().as_nanos() as i64;
         match best {
-            Some((_, node)) => {
-                usage.add(&node.id, &group.name, &demand);
-                let alloc = new_allocation(eval, job, &group.name, placement.index, node);
+            Some((_, node, ports)) => {
+                usage.add(&node.id, &group.name, &demand, &ports);
+                let mut alloc = new_allocation(eval, job, &group.name, placement.index, node);
+                alloc.allocated_resources.shared.ports = ports;
                 outcome.plan.node_allocation.entry(node.id.clone()).or_default().push(alloc);
             }
             None => {
@@ -159,7 +173,7 @@ fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group_name: &str, index: u3
         task_group: group.name.clone(),
         allocated_resources: AllocatedResources {
             tasks: group.tasks.iter().map(|t| (t.name.clone(), t.resources)).collect(),
-            shared: SharedResources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb) },
+            shared: SharedResources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb), ports: Vec::new() },
         },
         desired_status: DesiredStatus::Run,
         client_status: ClientStatus::Pending,

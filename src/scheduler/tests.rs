@@ -311,3 +311,27 @@ fn unmet_constraints_are_reported_by_name() {
     assert!(world.live().is_empty());
     assert_eq!(outcome.failed_tg_allocs["app"].constraint_filtered["${attr.cpu.arch} = riscv64"], 1);
 }
+
+#[test]
+fn ports_are_assigned_without_collisions_and_static_ones_limit_placement() {
+    use crate::structs::{NetworkResource, Port};
+    let mut world = World { nodes: vec![node("n1", 4000, 4096), node("n2", 4000, 4096)], ..World::default() };
+    let mut j = job(3, 100, 64);
+    j.task_groups[0].networks = vec![NetworkResource {
+        reserved_ports: vec![Port { label: "admin".into(), value: 9000, ..Port::default() }],
+        dynamic_ports: vec![Port { label: "http".into(), ..Port::default() }],
+        ..NetworkResource::default()
+    }];
+    set_job(&mut world, j);
+    let outcome = run(&mut world);
+    // Static port 9000 fits once per node: two placed, the third fails on the port.
+    assert_eq!(world.live().len(), 2);
+    let metric = &outcome.failed_tg_allocs["app"];
+    assert_eq!(metric.dimension_exhausted["network: reserved port collision admin=9000"], 2);
+    for alloc in world.live() {
+        let ports = &alloc.allocated_resources.shared.ports;
+        assert_eq!(ports.len(), 2);
+        assert_eq!((ports[0].label.as_str(), ports[0].value), ("admin", 9000));
+        assert!((ports::MIN_DYNAMIC_PORT..=ports::MAX_DYNAMIC_PORT).contains(&ports[1].value));
+    }
+}

@@ -8,6 +8,7 @@ use super::command::Command;
 use super::state::{Snapshot, StateStore};
 use super::{Proposer, ServerError};
 use crate::scheduler::feasible::{exhausted_dimension, node_capacity};
+use crate::scheduler::ports;
 use crate::structs::{Allocation, NodeStatus, Plan, PlanResult, Resources};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,7 +41,8 @@ impl PlanQueue {
     }
 }
 
-/// Whether a node can take the plan's allocations on top of what it runs now.
+/// Whether a node can take the plan's allocations on top of what it runs now: resources
+/// and host ports.
 fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]) -> bool {
     let Some(node) = snap.node(node_id) else {
         return false;
@@ -50,15 +52,22 @@ fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]
     }
     let stopping: BTreeSet<&str> = plan.node_update.get(node_id).into_iter().flatten().map(|a| a.id.as_str()).collect();
     let replacing: BTreeSet<&str> = placing.iter().map(|a| a.id.as_str()).collect();
+    let staying: Vec<_> = snap
+        .allocs_by_node(node_id)
+        .into_iter()
+        .filter(|a| !a.is_terminal() && !stopping.contains(a.id.as_str()) && !replacing.contains(a.id.as_str()))
+        .collect();
     let mut used = Resources::default();
-    for alloc in snap.allocs_by_node(node_id) {
-        if !alloc.is_terminal() && !stopping.contains(alloc.id.as_str()) && !replacing.contains(alloc.id.as_str()) {
-            used.add(&alloc.allocated_resources.total());
-        }
+    for alloc in &staying {
+        used.add(&alloc.allocated_resources.total());
     }
+    let mut ports = ports::held(staying.iter().map(|a| a.as_ref()));
     let mut demand = Resources::default();
     for alloc in placing {
         demand.add(&alloc.allocated_resources.total());
+        if !alloc.allocated_resources.shared.ports.iter().all(|p| ports.insert(p.value)) {
+            return false;
+        }
     }
     exhausted_dimension(&node_capacity(&node), &used, &demand).is_none()
 }

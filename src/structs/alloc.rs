@@ -133,11 +133,24 @@ impl AllocatedResources {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SharedResources {
     #[serde(rename = "DiskMB")]
     pub disk_mb: u64,
+    /// The host ports the allocation holds on its node.
+    pub ports: Vec<AllocatedPort>,
+}
+
+/// A port label bound to a host port (and the port inside the task, for bridge mode).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocatedPort {
+    pub label: String,
+    pub value: u16,
+    pub to: i32,
+    #[serde(rename = "HostIP")]
+    pub host_ip: String,
 }
 
 /// A task's state within an allocation.
