@@ -15,6 +15,13 @@ fn every_corpus_file_parses_to_its_expected_job() {
     for path in entries.iter().filter(|p| p.to_string_lossy().ends_with(".nomad.hcl")) {
         let job = rove::jobspec::parse_file(path, &rove::jobspec::VarSources::default())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let src = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            rove::jobspec::format(&src, "corpus").unwrap(),
+            src,
+            "{} is not in canonical format",
+            path.display()
+        );
         let actual = serde_json::to_string_pretty(&serde_json::json!({ "Job": job })).unwrap() + "\n";
         let expected_path = path.with_extension("").with_extension("json");
         if update {

@@ -6,6 +6,7 @@ mod agent;
 mod alloc;
 mod api_client;
 mod eval;
+mod fmt;
 mod format;
 mod job;
 mod lookup;
@@ -62,6 +63,8 @@ enum Command {
     Server(node::ServerCommand),
     /// Show the status of jobs, or of the job, allocation, evaluation or node with this ID prefix
     Status(status::StatusArgs),
+    /// Rewrite job files in the canonical format
+    Fmt(fmt::FmtArgs),
     /// Print the version
     Version,
 }
@@ -71,6 +74,8 @@ pub enum Outcome {
     Success,
     /// Exit code 2, as Nomad uses for placement failures.
     Partial,
+    /// Exit code 3: `fmt -check` found files that are not formatted.
+    Unformatted,
 }
 
 pub type CliResult = anyhow::Result<Outcome>;
@@ -129,6 +134,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Version => {
             println!("rove v{}", env!("CARGO_PKG_VERSION"));
             Ok(Outcome::Success)
@@ -138,6 +144,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(2),
+        Ok(Outcome::Unformatted) => ExitCode::from(3),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
@@ -153,7 +160,7 @@ async fn run_client_command(command: Command) -> CliResult {
         Command::Server(cmd) => node::run_server(cmd).await,
         Command::Eval(cmd) => eval::run(cmd).await,
         Command::Status(args) => status::run(args).await,
-        Command::Agent(_) | Command::Version => {
+        Command::Agent(_) | Command::Fmt(_) | Command::Version => {
             unreachable!("handled before the async runtime starts")
         }
     }

@@ -10,6 +10,7 @@ mod defaults;
 mod duration;
 mod error;
 mod eval;
+mod format;
 mod functions;
 mod hcl;
 mod json;
@@ -20,6 +21,7 @@ mod variables;
 pub use defaults::canonicalize;
 pub use duration::parse_duration;
 pub use error::JobspecError;
+pub use format::format;
 pub use validate::validate;
 pub use variables::VarSources;
 
