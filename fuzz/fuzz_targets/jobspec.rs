@@ -1,5 +1,5 @@
-//! Fuzzes the job file parsers: any input must give a job or an error, never a panic or a
-//! hang. Run with `cargo fuzz run jobspec` (see docs/jobspec.md).
+//! Fuzzes the job file parsers and the formatter: any input must give a result or an
+//! error, never a panic or a hang. Run with `cargo fuzz run jobspec` (see docs/jobspec.md).
 
 #![no_main]
 
@@ -9,5 +9,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = rove::jobspec::parse_hcl(text, "fuzz.hcl");
         let _ = rove::jobspec::parse_json(text, "fuzz.json");
+        let _ = rove::jobspec::format(text, "fuzz.hcl");
     }
 });
