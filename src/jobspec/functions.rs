@@ -3,8 +3,8 @@
 //! join, format, substr, startswith, endswith, strrev), collections (length, concat,
 //! contains, keys, values, lookup, merge, element, distinct, flatten, reverse, sort, range,
 //! coalesce, compact, index), numbers (min, max, abs, ceil, floor, parseint), conversion
-//! (tostring, tonumber, tobool, tolist), encoding (jsonencode, jsondecode, base64encode,
-//! base64decode) and files (file, relative to the job file; pathexpand).
+//! (tostring, tonumber, tobool, tolist), encoding (jsonencode, jsondecode, yamldecode,
+//! base64encode, base64decode) and files (file, relative to the job file; pathexpand).
 
 use base64::Engine;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -312,6 +312,10 @@ fn jsonencode(a: FuncArgs) -> Result {
 fn jsondecode(a: FuncArgs) -> Result {
     serde_json::from_str(string(&a[0])?).map_err(|e| format!("jsondecode: {e}"))
 }
+fn yamldecode(a: FuncArgs) -> Result {
+    serde_norway::from_str(string(&a[0])?).map_err(|e| format!("yamldecode: {e}"))
+}
+
 fn base64encode(a: FuncArgs) -> Result {
     Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(string(&a[0])?)))
 }
@@ -385,6 +389,7 @@ pub fn declare_all(ctx: &mut Context<'static>) {
         ("tolist", vec![list()], None, tolist),
         ("jsonencode", vec![Any], None, jsonencode),
         ("jsondecode", vec![S], None, jsondecode),
+        ("yamldecode", vec![S], None, yamldecode),
         ("base64encode", vec![S], None, base64encode),
         ("base64decode", vec![S], None, base64decode),
         ("file", vec![S], None, file),

@@ -42,6 +42,7 @@ job "web" {
       }
       env {
         JOINED = join(",", split(" ", "a b c"))
+        FROM_YAML = yamldecode("port: 8080\nname: web")["name"]
         NODE   = "${node.unique.name} in ${lookup({ a = "x" }, "a", "y")}"
       }
     }
@@ -64,6 +65,7 @@ fn variables_locals_and_functions_resolve_and_runtime_values_stay() {
     let args: Vec<&str> = task.config["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(args, ["hi-REDIS", "${NOMAD_ALLOC_INDEX}", "${attr.cpu.arch}", "redis:3"]);
     assert_eq!(task.env["JOINED"], "a,b,c");
+    assert_eq!(task.env["FROM_YAML"], "web");
     assert_eq!(task.env["NODE"], "${node.unique.name} in x");
 }
 
