@@ -2,26 +2,46 @@
 //! limit, CPU weight, membership, OOM detection and killing every member. Kept behind this
 //! one small interface so another backend can replace it.
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const ROOT: &str = "/sys/fs/cgroup";
 /// The parent cgroup every task cgroup lives under.
 const PARENT: &str = "rove";
-/// The v1 controllers a task gets a directory in.
-const V1_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+/// The v2 controllers enabled for task cgroups.
+const V2_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+/// The v1 controllers a task gets a directory in (those mounted on this machine).
+const V1_CONTROLLERS: [&str; 4] = ["memory", "cpu", "pids", "freezer"];
+/// How long to wait for a cgroup to freeze or empty before going on regardless.
+const SETTLE: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(10);
 
+/// A cgroup hierarchy layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     V1,
     V2,
 }
 
-/// Which hierarchy this machine has, if any is usable.
+impl Version {
+    /// The version as `cgroup.version` attributes spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "1",
+            Version::V2 => "2",
+        }
+    }
+}
+
+/// Which hierarchy this machine has, if one with a memory controller is mounted.
 pub fn detect() -> Option<Version> {
     let root = Path::new(ROOT);
-    if root.join("cgroup.controllers").exists() {
+    let v2_controllers = fs::read_to_string(root.join("cgroup.controllers"));
+    if v2_controllers.is_ok_and(|c| c.split_whitespace().any(|c| c == "memory")) {
         Some(Version::V2)
     } else if root.join("memory").join("cgroup.procs").exists() {
         Some(Version::V1)
@@ -30,69 +50,144 @@ pub fn detect() -> Option<Version> {
     }
 }
 
-/// Limits for a task's cgroup.
+/// Limits for a task's cgroup; `None` leaves the resource unlimited.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {
-    pub memory_bytes: u64,
-    pub cpu_mhz: u64,
+    pub memory_bytes: Option<u64>,
+    /// CPU shares in the v1 sense (Nomad's CPU MHz); converted to a weight on v2.
+    pub cpu_shares: Option<u64>,
 }
 
 /// A task's cgroup: its directories (one on v2, one per controller on v1).
 #[derive(Debug, Clone)]
 pub struct Cgroup {
     version: Version,
-    pub dirs: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
 }
 
 fn sanitize(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// cgroup v2 weight (1..10000) for v1-style shares, the conversion runc and systemd use.
+/// cgroup v2 weight (1..10000) for v1-style shares, the usual linear mapping.
 fn weight_for_shares(shares: u64) -> u64 {
     let shares = shares.clamp(2, 262_144);
     1 + ((shares - 2) * 9999) / 262_142
 }
 
+/// The value of the `key N` line of a flat-keyed cgroup file (`memory.events`), 0 if absent.
+fn keyed_value(file: &Path, key: &str) -> u64 {
+    let content = fs::read_to_string(file).unwrap_or_default();
+    content.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Names the file an I/O error is about, which `std::fs` leaves out.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Writes a cgroup setting, saying which one failed.
+fn write(file: &Path, value: &str) -> io::Result<()> {
+    fs::write(file, value).map_err(at(file))
+}
+
+/// Creates a cgroup directory, saying which one failed.
+fn make_dir(dir: &PathBuf) -> io::Result<()> {
+    fs::create_dir_all(dir).map_err(at(dir))
+}
+
+/// Polls `done` until it holds or `SETTLE` has passed; says whether it held.
+fn settle(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 impl Cgroup {
+    /// Creates (or reuses) the cgroup for task `id` and applies `limits`. Nothing is left
+    /// behind when this fails.
     pub fn create(version: Version, id: &str, limits: &Limits) -> io::Result<Cgroup> {
         let name = sanitize(id);
-        match version {
-            Version::V2 => {
-                let parent = Path::new(ROOT).join(PARENT);
-                fs::create_dir_all(&parent)?;
-                for dir in [Path::new(ROOT), parent.as_path()] {
-                    // Controllers must be enabled down the tree for the task's files to exist.
-                    let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +cpu +pids");
+        let dirs = match version {
+            Version::V2 => vec![Path::new(ROOT).join(PARENT).join(name)],
+            Version::V1 => V1_CONTROLLERS
+                .iter()
+                .map(|c| Path::new(ROOT).join(c))
+                .filter(|base| base.join("cgroup.procs").exists())
+                .map(|base| base.join(PARENT).join(&name))
+                .collect(),
+        };
+        let cgroup = Cgroup { version, dirs };
+        cgroup.make().and_then(|()| cgroup.apply(limits)).inspect_err(|_| {
+            let _ = cgroup.remove();
+        })?;
+        Ok(cgroup)
+    }
+
+    /// Reopens a task's cgroup from the directories in its handle.
+    pub fn from_dirs(dirs: &[PathBuf]) -> Option<Cgroup> {
+        // v2: <root>/rove/<task>; v1: <root>/<controller>/rove/<task>.
+        let first = dirs.first()?;
+        let depth = first.strip_prefix(ROOT).map_or(0, |p| p.components().count());
+        let version = if depth == 2 { Version::V2 } else { Version::V1 };
+        Some(Cgroup { version, dirs: dirs.to_vec() })
+    }
+
+    /// The cgroup's directories, as stored in a task handle.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    fn make(&self) -> io::Result<()> {
+        if self.version == Version::V2 {
+            let parent = Path::new(ROOT).join(PARENT);
+            make_dir(&parent)?;
+            // Controllers must be enabled down the tree for the task's files to exist; one
+            // write per controller so a missing one does not stop the others.
+            for dir in [Path::new(ROOT), parent.as_path()] {
+                for controller in V2_CONTROLLERS {
+                    let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"));
                 }
-                let dir = parent.join(&name);
-                fs::create_dir_all(&dir)?;
-                fs::write(dir.join("memory.max"), limits.memory_bytes.to_string())?;
-                let _ = fs::write(dir.join("memory.swap.max"), "0");
-                let _ = fs::write(dir.join("cpu.weight"), weight_for_shares(limits.cpu_mhz).to_string());
-                Ok(Cgroup { version, dirs: vec![dir] })
-            }
-            Version::V1 => {
-                let mut dirs = Vec::new();
-                for controller in V1_CONTROLLERS {
-                    let base = Path::new(ROOT).join(controller);
-                    if !base.join("cgroup.procs").exists() {
-                        continue;
-                    }
-                    let dir = base.join(PARENT).join(&name);
-                    fs::create_dir_all(&dir)?;
-                    dirs.push(dir);
-                }
-                let cgroup = Cgroup { version, dirs };
-                let memory =
-                    cgroup.controller_dir("memory").ok_or_else(|| io::Error::other("no v1 memory controller"))?;
-                fs::write(memory.join("memory.limit_in_bytes"), limits.memory_bytes.to_string())?;
-                let _ = fs::write(memory.join("memory.memsw.limit_in_bytes"), limits.memory_bytes.to_string());
-                if let Some(cpu) = cgroup.controller_dir("cpu") {
-                    fs::write(cpu.join("cpu.shares"), limits.cpu_mhz.max(2).to_string())?;
-                }
-                Ok(cgroup)
             }
         }
+        self.dirs.iter().try_for_each(make_dir)
+    }
+
+    fn apply(&self, limits: &Limits) -> io::Result<()> {
+        let memory = self.controller_dir("memory").ok_or_else(|| io::Error::other("no memory controller"))?;
+        let cpu = self.controller_dir("cpu");
+        match self.version {
+            Version::V2 => {
+                let max = limits.memory_bytes.map_or("max".to_string(), |b| b.to_string());
+                write(&memory.join("memory.max"), &max)?;
+                if limits.memory_bytes.is_some() {
+                    // Without swap the limit is hard and an overrun ends in the OOM killer.
+                    let _ = fs::write(memory.join("memory.swap.max"), "0");
+                }
+                if let (Some(shares), Some(cpu)) = (limits.cpu_shares, cpu) {
+                    write_best_effort(&cpu.join("cpu.weight"), &weight_for_shares(shares).to_string());
+                }
+            }
+            Version::V1 => {
+                let limit = limits.memory_bytes.map_or("-1".to_string(), |b| b.to_string());
+                // memsw (memory + swap) must stay >= the memory limit: lower it last, raise it first.
+                let memsw = memory.join("memory.memsw.limit_in_bytes");
+                write_best_effort(&memsw, "-1");
+                write(&memory.join("memory.limit_in_bytes"), &limit)?;
+                write_best_effort(&memsw, &limit);
+                if let (Some(shares), Some(cpu)) = (limits.cpu_shares, cpu) {
+                    write_best_effort(&cpu.join("cpu.shares"), &shares.max(2).to_string());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The directory of one v1 controller, or the v2 directory.
@@ -104,15 +199,16 @@ impl Cgroup {
         .map(PathBuf::as_path)
     }
 
-    /// Reopens a task's cgroup from the directories in its handle.
-    pub fn from_dirs(dirs: &[PathBuf]) -> Option<Cgroup> {
-        let version = detect()?;
-        (!dirs.is_empty()).then(|| Cgroup { version, dirs: dirs.to_vec() })
-    }
-
-    /// The `cgroup.procs` files a process writes itself into to join.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    /// The `cgroup.procs` files, opened for writing (close-on-exec): a process joins the
+    /// cgroup by writing "0" to each of them.
+    pub fn open_procs(&self) -> io::Result<Vec<fs::File>> {
+        self.dirs
+            .iter()
+            .map(|d| {
+                let file = d.join("cgroup.procs");
+                fs::OpenOptions::new().write(true).open(&file).map_err(at(&file))
+            })
+            .collect()
     }
 
     /// Every process in the cgroup.
@@ -128,56 +224,83 @@ impl Cgroup {
         pids
     }
 
-    /// SIGKILLs every process in the cgroup.
+    /// SIGKILLs every process in the cgroup and waits (briefly) until it is empty. The
+    /// cgroup is frozen meanwhile where possible, so nothing can fork out of the kill.
     pub fn kill_all(&self) {
-        if let Some(kill) = self.dirs.first().map(|d| d.join("cgroup.kill")).filter(|p| p.exists()) {
-            if fs::write(kill, "1").is_ok() {
-                return;
-            }
+        let kill_file = self.dirs.first().map(|d| d.join("cgroup.kill"));
+        if self.version == Version::V2 && kill_file.is_some_and(|f| fs::write(f, "1").is_ok()) {
+            settle(|| self.pids().is_empty());
+            return;
         }
-        for _ in 0..10 {
-            let pids = self.pids();
-            if pids.is_empty() {
-                return;
+        self.set_frozen(true);
+        self.kill_members();
+        // Killed processes only die once thawed.
+        self.set_frozen(false);
+        settle(|| self.kill_members());
+    }
+
+    /// SIGKILLs the cgroup's processes; says whether there were none.
+    fn kill_members(&self) -> bool {
+        let pids = self.pids();
+        for &pid in &pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        pids.is_empty()
+    }
+
+    /// Freezes or thaws the cgroup and waits for that state; says whether it got there.
+    fn set_frozen(&self, frozen: bool) -> bool {
+        match self.version {
+            Version::V2 => {
+                let Some(dir) = self.dirs.first() else { return false };
+                let value = u64::from(frozen);
+                fs::write(dir.join("cgroup.freeze"), value.to_string()).is_ok()
+                    && settle(|| keyed_value(&dir.join("cgroup.events"), "frozen") == value)
             }
-            for pid in pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            Version::V1 => {
+                let Some(dir) = self.controller_dir("freezer") else { return false };
+                let (file, value) = (dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" });
+                fs::write(&file, value).is_ok() && settle(|| fs::read_to_string(&file).is_ok_and(|s| s.trim() == value))
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
     /// Whether the kernel's OOM killer killed a process of this cgroup.
     pub fn oom_killed(&self) -> bool {
-        let count = |file: PathBuf| {
-            fs::read_to_string(file)
-                .ok()
-                .and_then(|s| {
-                    s.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()))
-                })
-                .unwrap_or(0)
+        let Some(memory) = self.controller_dir("memory") else { return false };
+        let file = match self.version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
         };
-        self.dirs.iter().any(|d| count(d.join("memory.events")) > 0 || count(d.join("memory.oom_control")) > 0)
+        keyed_value(&memory.join(file), "oom_kill") > 0
     }
 
-    /// Removes the cgroup directories once their processes are gone.
+    /// Kills whatever is left in the cgroup and removes its directories.
     pub fn destroy(&self) -> io::Result<()> {
         self.kill_all();
-        for dir in &self.dirs {
-            let mut last = Ok(());
-            for _ in 0..50 {
-                last = match fs::remove_dir(dir) {
+        self.remove()
+    }
+
+    /// Removes the cgroup directories; the kernel refuses while processes remain.
+    fn remove(&self) -> io::Result<()> {
+        self.dirs.iter().try_for_each(|dir| {
+            let mut result = Ok(());
+            settle(|| {
+                result = match fs::remove_dir(dir) {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                    other => other,
+                    other => other.map_err(at(dir)),
                 };
-                if last.is_ok() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            last?;
-        }
-        Ok(())
+                result.is_ok()
+            });
+            result
+        })
+    }
+}
+
+/// Writes a setting that not every kernel or configuration offers, logging a failure.
+fn write_best_effort(file: &Path, value: &str) {
+    if let Err(e) = fs::write(file, value) {
+        log::debug!("cgroup: writing {value} to {}: {e}", file.display());
     }
 }
 
@@ -191,5 +314,25 @@ mod tests {
         assert_eq!(weight_for_shares(262_144), 10_000);
         assert_eq!(weight_for_shares(1024), 39);
         assert_eq!(sanitize("a1/b c"), "a1_b_c");
+    }
+
+    #[test]
+    fn version_from_handle_dirs() {
+        let v2 = Cgroup::from_dirs(&[PathBuf::from("/sys/fs/cgroup/rove/t")]).unwrap();
+        assert_eq!(v2.version, Version::V2);
+        let v1 = Cgroup::from_dirs(&[PathBuf::from("/sys/fs/cgroup/memory/rove/t")]).unwrap();
+        assert_eq!(v1.version, Version::V1);
+        assert_eq!(v1.controller_dir("cpu"), None);
+        assert!(Cgroup::from_dirs(&[]).is_none());
+    }
+
+    #[test]
+    fn reads_keyed_files() {
+        let file = std::env::temp_dir().join(format!("rove-keyed-{}", std::process::id()));
+        fs::write(&file, "oom 2\noom_kill 1\nunder_oom 0\n").unwrap();
+        assert_eq!(keyed_value(&file, "oom_kill"), 1);
+        assert_eq!(keyed_value(&file, "oom"), 2);
+        assert_eq!(keyed_value(&file, "missing"), 0);
+        fs::remove_file(file).unwrap();
     }
 }

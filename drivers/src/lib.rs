@@ -3,6 +3,12 @@
 //!
 //! Drivers know nothing of servers, jobs or Raft: they get a driver-level task config.
 //! The trait is synchronous; callers run `wait` and `stop` on blocking threads.
+//!
+//! A task's life: `start` returns a [`TaskHandle`]; exactly one caller `wait`s on it (this
+//! reaps the process, so it must be called, and only once); `stop` may run concurrently
+//! with `wait`; `destroy` comes last, after `wait` has returned.
+
+#![warn(missing_docs)]
 
 mod cgroup;
 mod exec;
@@ -23,7 +29,9 @@ use std::time::Duration;
 pub struct TaskConfig {
     /// Unique per task instance (`<alloc id>-<task>`); names the task's cgroup.
     pub id: String,
+    /// The task's name in its group.
     pub name: String,
+    /// The allocation the task belongs to.
     pub alloc_id: String,
     /// The task's working directory; it exists.
     pub task_dir: PathBuf,
@@ -33,15 +41,20 @@ pub struct TaskConfig {
     pub config: serde_json::Value,
     /// The user to run as (exec defaults to `nobody`; raw_exec to the agent's user).
     pub user: Option<String>,
+    /// The task's resource reservation (exec enforces it).
     pub resources: Resources,
-    /// stdout and stderr are appended to these files.
+    /// The task's stdout is appended to this file (created if missing).
     pub stdout_path: PathBuf,
+    /// The task's stderr is appended to this file (created if missing).
     pub stderr_path: PathBuf,
 }
 
+/// A task's resources, as job files give them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
+    /// CPU in MHz, used as the task's CPU shares (0 = no weight set).
     pub cpu_mhz: u64,
+    /// Memory in MiB: the limit unless `memory_max_mb` is set (0 = unlimited).
     pub memory_mb: u64,
     /// The hard memory limit when set (0 = unset: `memory_mb` is the limit).
     pub memory_max_mb: u64,
@@ -50,54 +63,95 @@ pub struct Resources {
 /// A driver's health on this machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DriverInfo {
+    /// Whether the driver can work on this machine at all.
     pub detected: bool,
+    /// Whether it can run tasks now.
     pub healthy: bool,
+    /// Why it is not healthy, or "Healthy".
     pub health_description: String,
+    /// Facts about the driver; keys are relative (the agent publishes them as
+    /// `driver.<name>.<key>`), e.g. `cgroup.version` = "1" or "2".
     pub attributes: BTreeMap<String, String>,
 }
 
 /// Identifies a started task; serializable so it can be persisted and recovered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskHandle {
+    /// The name of the driver that started the task.
     pub driver: String,
+    /// The task's main process; also its process group and session id.
     pub pid: i32,
     /// The task's cgroup directories (one on cgroup v2, one per controller on v1).
     pub cgroups: Vec<PathBuf>,
+    /// When the task was started, in milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
 }
 
 /// How a task ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExitResult {
+    /// The exit code; 128 + the signal number when a signal ended the task.
     pub exit_code: i32,
+    /// The signal that ended the task, 0 if it exited.
     pub signal: i32,
+    /// Whether the kernel killed a process of the task for exceeding its memory limit.
     pub oom_killed: bool,
+    /// Set when the task's end could not be observed normally.
     pub err: Option<String>,
 }
 
+/// Why a driver operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    /// The driver's config block is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// The task's user does not exist on this machine.
     #[error("user {0:?} not found")]
     UnknownUser(String),
+    /// The kill signal is not a signal name.
     #[error("unknown signal {0:?}")]
     UnknownSignal(String),
-    #[error("setting up the task's cgroup: {0}")]
+    /// The driver needs cgroups and this machine has no usable hierarchy.
+    #[error("no cgroup hierarchy with the memory controller under /sys/fs/cgroup")]
+    NoCgroups,
+    /// Creating, configuring, joining or removing the task's cgroup failed.
+    #[error("task cgroup: {0}")]
     Cgroup(std::io::Error),
+    /// The command could not be started.
     #[error("starting {command:?}: {source}")]
-    Start { command: String, source: std::io::Error },
+    Start {
+        /// The command as configured.
+        command: String,
+        /// Why it did not start.
+        source: std::io::Error,
+    },
+    /// A log file could not be opened.
     #[error("opening log file {path}: {source}")]
-    Logs { path: PathBuf, source: std::io::Error },
+    Logs {
+        /// The log file.
+        path: PathBuf,
+        /// Why it could not be opened.
+        source: std::io::Error,
+    },
+    /// Waiting for the task failed (e.g. it was already reaped).
     #[error("waiting for the task: {0}")]
     Wait(String),
+    /// The handle cannot be one this driver returned.
+    #[error("invalid task handle: {0}")]
+    InvalidHandle(String),
+    /// The task could not be signalled.
     #[error("signalling the task: {0}")]
     Signal(String),
 }
 
+/// A way of running tasks. Synchronous: callers run it on blocking threads.
 pub trait Driver: Send + Sync {
+    /// The name job files use for this driver (`exec`, `raw_exec`).
     fn name(&self) -> &'static str;
+    /// Whether the driver works on this machine, and facts about it.
     fn fingerprint(&self) -> DriverInfo;
+    /// Starts the task and returns at once.
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError>;
     /// Blocks until the task's main process exits.
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError>;

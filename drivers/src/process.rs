@@ -41,8 +41,9 @@ impl<L: Launcher> Driver for L {
     }
 
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
+        let command = CommandConfig::parse(&cfg.config)?;
         let Prepared { cgroup, identity } = self.prepare(cfg)?;
-        spawn(L::NAME, cfg, cgroup.as_ref(), identity).inspect_err(|_| {
+        spawn(L::NAME, cfg, &command, cgroup.as_ref(), identity).inspect_err(|_| {
             if let Some(cgroup) = &cgroup {
                 let _ = cgroup.destroy();
             }
@@ -50,16 +51,28 @@ impl<L: Launcher> Driver for L {
     }
 
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError> {
-        wait(handle)
+        wait(check::<L>(handle)?)
     }
 
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
-        stop(handle, signal::parse(signal)?, timeout)
+        stop(check::<L>(handle)?, signal::parse(signal)?, timeout)
     }
 
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError> {
-        destroy(handle)
+        destroy(check::<L>(handle)?)
     }
+}
+
+/// Refuses handles of other drivers and pids that would signal the agent's own group or
+/// every process (0, -1).
+fn check<L: Launcher>(handle: &TaskHandle) -> Result<&TaskHandle, DriverError> {
+    if handle.driver != L::NAME {
+        return Err(DriverError::InvalidHandle(format!("started by {:?}, not {:?}", handle.driver, L::NAME)));
+    }
+    if handle.pid <= 1 {
+        return Err(DriverError::InvalidHandle(format!("pid {}", handle.pid)));
+    }
+    Ok(handle)
 }
 
 /// The `command` and `args` of an exec or raw_exec config block.
@@ -119,10 +132,10 @@ impl Identity {
 fn spawn(
     driver: &str,
     cfg: &TaskConfig,
+    command: &CommandConfig,
     cgroup: Option<&Cgroup>,
     identity: Option<Identity>,
 ) -> Result<TaskHandle, DriverError> {
-    let command = CommandConfig::parse(&cfg.config)?;
     let open_log = |path: &std::path::Path| {
         OpenOptions::new()
             .create(true)
@@ -133,15 +146,7 @@ fn spawn(
     let stdout = open_log(&cfg.stdout_path)?;
     let stderr = open_log(&cfg.stderr_path)?;
     // Opened before fork (close-on-exec), written from the child before it execs.
-    let procs = match cgroup {
-        Some(cg) => cg
-            .procs_files()
-            .iter()
-            .map(|p| OpenOptions::new().write(true).open(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(DriverError::Cgroup)?,
-        None => Vec::new(),
-    };
+    let procs = cgroup.map(Cgroup::open_procs).transpose().map_err(DriverError::Cgroup)?.unwrap_or_default();
     let proc_fds: Vec<i32> = procs.iter().map(|f| f.as_raw_fd()).collect();
     let mut cmd = Command::new(&command.command);
     cmd.args(&command.args)
@@ -183,7 +188,7 @@ fn spawn(
     Ok(TaskHandle {
         driver: driver.to_string(),
         pid: child.id() as i32,
-        cgroups: cgroup.map(|c| c.dirs.clone()).unwrap_or_default(),
+        cgroups: cgroup.map(|c| c.dirs().to_vec()).unwrap_or_default(),
         started_at_unix_ms,
     })
 }
@@ -222,7 +227,9 @@ fn running(pid: i32) -> bool {
     }
 }
 
-/// Signals the task's session, then kills everything of it after `timeout`.
+/// Signals the task's process group, waits up to `timeout` for the main process to end,
+/// then kills everything left of the task. A main process that already ended gets no
+/// signal: what it left behind is killed at once.
 fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
     let pid = Pid::from_raw(handle.pid);
     if running(handle.pid) {
@@ -236,19 +243,24 @@ fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), Dr
     Ok(())
 }
 
-/// SIGKILLs every process of the task: its session and its cgroup.
+/// SIGKILLs every process of the task: its cgroup if it has one (children cannot leave
+/// it, unlike the process group), else its process group.
 fn kill_tree(handle: &TaskHandle) {
-    let _ = killpg(Pid::from_raw(handle.pid), Signal::SIGKILL);
-    if let Some(cgroup) = Cgroup::from_dirs(&handle.cgroups) {
-        cgroup.kill_all();
+    match Cgroup::from_dirs(&handle.cgroups) {
+        Some(cgroup) => cgroup.kill_all(),
+        None => {
+            let _ = killpg(Pid::from_raw(handle.pid), Signal::SIGKILL);
+        }
     }
 }
 
-/// Kills what is left and removes the cgroup.
+/// Kills what is left of the task and removes its cgroup.
 fn destroy(handle: &TaskHandle) -> Result<(), DriverError> {
-    kill_tree(handle);
     match Cgroup::from_dirs(&handle.cgroups) {
         Some(cgroup) => cgroup.destroy().map_err(DriverError::Cgroup),
-        None => Ok(()),
+        None => {
+            kill_tree(handle);
+            Ok(())
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! The raw_exec driver: runs a command with no isolation, as the agent's user unless the
-//! task names one. It still gets its own cgroup where one can be made, so stopping it
-//! kills every process it started, even those that left its session.
+//! task names one. It still gets its own cgroup where one can be made (no limits, only
+//! tracking), so stopping it kills every process it started, even those that left its
+//! process group; without cgroups, stopping kills the process group.
 
 use crate::cgroup::{self, Cgroup, Limits};
 use crate::process::{Identity, Launcher, Prepared};
 use crate::{DriverError, DriverInfo, TaskConfig};
 
+/// The `raw_exec` driver. Always healthy; whether it is offered is the agent's choice.
 pub struct RawExecDriver;
 
 impl Launcher for RawExecDriver {
@@ -17,10 +19,10 @@ impl Launcher for RawExecDriver {
 
     fn prepare(&self, cfg: &TaskConfig) -> Result<Prepared, DriverError> {
         let identity = cfg.user.as_deref().map(Identity::lookup).transpose()?;
-        // No memory limit for raw_exec: the cgroup only tracks the process tree.
-        let limits = Limits { memory_bytes: u64::MAX / 2, cpu_mhz: cfg.resources.cpu_mhz };
         let cgroup = match cgroup::detect() {
-            Some(version) if nix::unistd::geteuid().is_root() => Cgroup::create(version, &cfg.id, &limits).ok(),
+            Some(version) if nix::unistd::geteuid().is_root() => Cgroup::create(version, &cfg.id, &Limits::default())
+                .inspect_err(|e| log::warn!("raw_exec: no cgroup for task {}, using its process group: {e}", cfg.id))
+                .ok(),
             _ => None,
         };
         Ok(Prepared { cgroup, identity })

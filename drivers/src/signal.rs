@@ -4,6 +4,7 @@ use crate::DriverError;
 use nix::sys::signal::Signal;
 use std::str::FromStr;
 
+/// The signal a job file names; empty means SIGTERM.
 pub fn parse(name: &str) -> Result<Signal, DriverError> {
     if name.is_empty() {
         return Ok(Signal::SIGTERM);
