@@ -65,7 +65,7 @@ fn allocations_of_a_dead_node_are_replaced_on_another() {
         .expect("the node running the alloc is one of the clients");
     clients[victim].kill();
     // The killed agent's task is orphaned (reattaching is the client's own issue); end it.
-    let _orphans = common::KillOnDrop(marker.clone());
+    let orphans = common::KillOnDrop(marker.clone());
 
     let node = wait_until(Duration::from_secs(30), "node marked down", || {
         let node = server.get(&format!("/v1/node/{node_id}"));
@@ -85,4 +85,6 @@ fn allocations_of_a_dead_node_are_replaced_on_another() {
     let survivor = &clients[1 - victim];
     let status = survivor.cli_ok(&["job", "status", "lonely"]);
     assert!(status.contains("lost"), "{status}");
+    drop(orphans);
+    common::remove_task_cgroups(first["ID"].as_str().unwrap());
 }

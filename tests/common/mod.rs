@@ -289,3 +289,22 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Removes the cgroups of an allocation's tasks, left behind when its agent was killed.
+pub fn remove_task_cgroups(alloc_id: &str) {
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for controller in controllers.flatten() {
+        for parent in [controller.path().join("rove"), controller.path()] {
+            let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+            for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(alloc_id)) {
+                // Killed processes leave the cgroup a moment after the signal.
+                for _ in 0..100 {
+                    if std::fs::remove_dir(entry.path()).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}

@@ -87,7 +87,9 @@ struct Loop {
     transport: NoPeers,
     shared: Arc<Shared>,
     leadership: smol::channel::Sender<bool>,
-    pending: HashMap<u64, Reply>,
+    /// Proposals awaiting their entry: id -> (the term they were proposed in, reply). Ids
+    /// restart with the process, so an entry only answers a proposal of its own term.
+    pending: HashMap<u64, (u64, Reply)>,
     next_proposal: u64,
     applied: u64,
     last_snapshot: u64,
@@ -197,7 +199,7 @@ impl Loop {
         self.next_proposal += 1;
         match self.node.propose(id.to_be_bytes().to_vec(), data) {
             Ok(()) => {
-                self.pending.insert(id, reply);
+                self.pending.insert(id, (self.node.raft.term, reply));
             }
             Err(raft::Error::ProposalDropped) => {
                 let _ = reply.try_send(Err(RaftError::NotLeader { leader: None }));
@@ -245,7 +247,9 @@ impl Loop {
                 EntryType::EntryNormal if !entry.data.is_empty() => {
                     self.fsm.apply(entry.index, &entry.data);
                     if let Ok(id) = <[u8; 8]>::try_from(&entry.context[..]) {
-                        if let Some(reply) = self.pending.remove(&u64::from_be_bytes(id)) {
+                        let id = u64::from_be_bytes(id);
+                        if self.pending.get(&id).is_some_and(|(term, _)| *term == entry.term) {
+                            let (_, reply) = self.pending.remove(&id).expect("checked above");
                             let _ = reply.try_send(Ok(entry.index));
                         }
                     }
@@ -325,7 +329,7 @@ impl Loop {
     }
 
     fn fail_pending(&mut self, err: impl Fn() -> RaftError) {
-        for (_, reply) in self.pending.drain() {
+        for (_, (_, reply)) in self.pending.drain() {
             let _ = reply.try_send(Err(err()));
         }
     }
