@@ -1,5 +1,7 @@
 //! Fuzzes the job file parsers and the formatter: any input must give a result or an
-//! error, never a panic or a hang. Run with `cargo fuzz run jobspec` (see docs/jobspec.md).
+//! error, never a panic or a hang. Run from `fuzz/`, seeded with the job file corpus:
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run jobspec corpus/jobspec ../tests/jobspecs -- -max_total_time=300`
+//! (RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags).
 
 #![no_main]
 

@@ -98,20 +98,7 @@ fn resolve(key: &str, env: &BTreeMap<String, String>, node: &Node) -> Option<Str
     if let Some(name) = key.strip_prefix("env[").and_then(|k| k.strip_suffix(']')) {
         return env.get(name.trim_matches('"')).cloned();
     }
-    if let Some(attr) = key.strip_prefix("attr.") {
-        return node.attributes.get(attr).cloned();
-    }
-    if let Some(meta) = key.strip_prefix("meta.") {
-        return node.meta.get(meta).cloned();
-    }
-    match key {
-        "node.unique.id" => Some(node.id.clone()),
-        "node.unique.name" => Some(node.name.clone()),
-        "node.datacenter" => Some(node.datacenter.clone()),
-        "node.class" => Some(node.node_class.clone()),
-        "node.pool" => Some(node.node_pool.clone()),
-        _ => env.get(key).cloned(),
-    }
+    node.lookup(key).or_else(|| env.get(key).cloned())
 }
 
 /// Interpolates every string inside a driver config.

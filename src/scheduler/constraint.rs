@@ -7,22 +7,9 @@ use std::cmp::Ordering;
 /// A target's value on a node: interpolations are looked up, anything else is literal.
 /// `None` when the node does not have the attribute.
 pub fn resolve(target: &str, node: &Node) -> Option<String> {
-    let Some(inner) = target.strip_prefix("${").and_then(|t| t.strip_suffix('}')) else {
-        return Some(target.to_string());
-    };
-    if let Some(attr) = inner.strip_prefix("attr.") {
-        return node.attributes.get(attr).cloned();
-    }
-    if let Some(meta) = inner.strip_prefix("meta.") {
-        return node.meta.get(meta).cloned();
-    }
-    match inner {
-        "node.unique.id" => Some(node.id.clone()),
-        "node.unique.name" => Some(node.name.clone()),
-        "node.datacenter" => Some(node.datacenter.clone()),
-        "node.class" => Some(node.node_class.clone()),
-        "node.pool" => Some(node.node_pool.clone()),
-        _ => None,
+    match target.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
+        Some(reference) => node.lookup(reference),
+        None => Some(target.to_string()),
     }
 }
 

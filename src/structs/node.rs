@@ -49,6 +49,26 @@ pub struct Node {
 }
 
 impl Node {
+    /// The value of a node reference as job files write it inside `${...}`: `attr.<name>`,
+    /// `meta.<name>`, `node.unique.id`, `node.unique.name`, `node.datacenter`, `node.class`
+    /// or `node.pool`. `None` when the node has no such value.
+    pub fn lookup(&self, reference: &str) -> Option<String> {
+        if let Some(attr) = reference.strip_prefix("attr.") {
+            return self.attributes.get(attr).cloned();
+        }
+        if let Some(meta) = reference.strip_prefix("meta.") {
+            return self.meta.get(meta).cloned();
+        }
+        match reference {
+            "node.unique.id" => Some(self.id.clone()),
+            "node.unique.name" => Some(self.name.clone()),
+            "node.datacenter" => Some(self.datacenter.clone()),
+            "node.class" => Some(self.node_class.clone()),
+            "node.pool" => Some(self.node_pool.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether the node can take new work: alive, eligible, and the driver healthy.
     pub fn has_healthy_driver(&self, driver: &str) -> bool {
         self.drivers.get(driver).is_some_and(|d| d.detected && d.healthy)
