@@ -179,13 +179,7 @@ impl Decoder {
         let mut map = BTreeMap::new();
         for attr in scope.body.attributes() {
             match self.to_json(&attr.expr) {
-                Ok(Value::String(s)) => {
-                    map.insert(attr.key.to_string(), s);
-                }
-                Ok(v @ (Value::Number(_) | Value::Bool(_))) => {
-                    map.insert(attr.key.to_string(), v.to_string());
-                }
-                Ok(v) => self.problem(scope, format!("{}: expected a string, got {}", attr.key, describe(&v))),
+                Ok(v) => self.insert_text(scope, &mut map, attr.key.to_string(), attr.key.as_str(), &v),
                 Err(e) => self.problem(scope, format!("{}: {e}", attr.key)),
             }
         }
@@ -196,6 +190,17 @@ impl Decoder {
             );
         }
         map
+    }
+
+    /// Adds a map entry whose value must be text (numbers and bools are written as text,
+    /// as Nomad does); anything else is a problem named by `label`.
+    fn insert_text(&mut self, scope: &Scope, map: &mut BTreeMap<String, String>, key: String, label: &str, v: &Value) {
+        match as_text(v) {
+            Some(text) => {
+                map.insert(key, text);
+            }
+            None => self.problem(scope, format!("{label}: expected a string, got {}", describe(v))),
+        }
     }
 
     /// A `KEY = value` map written as blocks (`meta { ... }`) or as an attribute
@@ -209,16 +214,8 @@ impl Decoder {
             match self.to_json(expr) {
                 Ok(Value::Object(object)) => {
                     for (key, value) in object {
-                        match value {
-                            Value::String(s) => {
-                                map.insert(key, s);
-                            }
-                            v @ (Value::Number(_) | Value::Bool(_)) => {
-                                map.insert(key, v.to_string());
-                            }
-                            other => self
-                                .problem(scope, format!("{name}.{key}: expected a string, got {}", describe(&other))),
-                        }
+                        let label = format!("{name}.{key}");
+                        self.insert_text(scope, &mut map, key, &label, &value);
                     }
                 }
                 Ok(other) => self.problem(scope, format!("{name}: expected a map, got {}", describe(&other))),

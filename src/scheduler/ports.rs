@@ -17,6 +17,9 @@ pub fn held<'a>(allocs: impl Iterator<Item = &'a Allocation>) -> HashSet<u16> {
 /// placement-metric dimension that ran out, as Nomad names it. `seed` picks where the
 /// search for dynamic ports starts, so nodes do not all hand out the same ports.
 pub fn assign(group: &TaskGroup, used: &HashSet<u16>, host_ip: &str, seed: u64) -> Result<Vec<AllocatedPort>, String> {
+    if group.networks.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut taken = used.clone();
     let mut out = Vec::new();
     for port in group.networks.iter().flat_map(|n| &n.reserved_ports) {

@@ -180,7 +180,8 @@ impl EvalBroker {
     }
 
     /// Number of evaluations ready, waiting or handed out.
-    pub fn outstanding(&self) -> usize {
+    #[cfg(test)]
+    fn outstanding(&self) -> usize {
         let inner = self.lock();
         inner.ready.len() + inner.unacked.len() + inner.waiting.values().map(VecDeque::len).sum::<usize>()
     }

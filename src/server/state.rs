@@ -58,6 +58,15 @@ fn prefixed<'a, V: 'a>(map: &'a OrdMap<String, Arc<V>>, prefix: &'a str) -> impl
     map.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix)).map(|(_, v)| v)
 }
 
+/// The rows a secondary index lists under `key`, looked up in their table.
+fn indexed<K: Ord + Clone, V>(index: &OrdSet<(K, String)>, key: K, table: &OrdMap<String, Arc<V>>) -> Vec<Arc<V>> {
+    index
+        .range((key.clone(), String::new())..)
+        .take_while(|(k, _)| *k == key)
+        .filter_map(|(_, id)| table.get(id).cloned())
+        .collect()
+}
+
 impl Snapshot {
     pub fn index(&self, table: Table) -> u64 {
         match table {
@@ -92,12 +101,7 @@ impl Snapshot {
     }
 
     pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        let key = (namespace.to_string(), job_id.to_string());
-        self.evals_by_job
-            .range((key.clone(), String::new())..)
-            .take_while(|(k, _)| *k == key)
-            .filter_map(|(_, id)| self.evals.get(id).cloned())
-            .collect()
+        indexed(&self.evals_by_job, (namespace.to_string(), job_id.to_string()), &self.evals)
     }
 
     /// Evaluations not yet finished, oldest first.
@@ -120,20 +124,11 @@ impl Snapshot {
     }
 
     pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        let key = (namespace.to_string(), job_id.to_string());
-        self.allocs_by_job
-            .range((key.clone(), String::new())..)
-            .take_while(|(k, _)| *k == key)
-            .filter_map(|(_, id)| self.allocs.get(id).cloned())
-            .collect()
+        indexed(&self.allocs_by_job, (namespace.to_string(), job_id.to_string()), &self.allocs)
     }
 
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        self.allocs_by_node
-            .range((node_id.to_string(), String::new())..)
-            .take_while(|(n, _)| n == node_id)
-            .filter_map(|(_, id)| self.allocs.get(id).cloned())
-            .collect()
+        indexed(&self.allocs_by_node, node_id.to_string(), &self.allocs)
     }
 
     pub fn node(&self, id: &str) -> Option<Arc<Node>> {

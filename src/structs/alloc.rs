@@ -104,11 +104,6 @@ impl Allocation {
         self.desired_status != DesiredStatus::Run || self.client_status.is_terminal()
     }
 
-    /// Whether the allocation still holds resources on its node.
-    pub fn uses_resources(&self) -> bool {
-        !self.client_status.is_terminal()
-    }
-
     pub fn job_version(&self) -> u64 {
         self.job.as_ref().map_or(0, |j| j.version)
     }

@@ -69,7 +69,7 @@ impl Node {
         }
     }
 
-    /// Whether the node can take new work: alive, eligible, and the driver healthy.
+    /// Whether the node has the driver, detected and healthy.
     pub fn has_healthy_driver(&self, driver: &str) -> bool {
         self.drivers.get(driver).is_some_and(|d| d.detected && d.healthy)
     }

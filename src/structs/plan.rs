@@ -34,12 +34,3 @@ pub struct PlanResult {
     pub refresh_index: u64,
     pub alloc_index: u64,
 }
-
-impl PlanResult {
-    /// Whether every change the plan asked for was committed.
-    pub fn fully_committed(&self, plan: &Plan) -> bool {
-        let count = |m: &BTreeMap<String, Vec<Allocation>>| m.values().map(Vec::len).sum::<usize>();
-        count(&self.node_update) == count(&plan.node_update)
-            && count(&self.node_allocation) == count(&plan.node_allocation)
-    }
-}
