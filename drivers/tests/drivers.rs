@@ -134,8 +134,10 @@ fn exec_runs_as_nobody_in_its_cgroup_with_the_memory_limit() {
     }
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
     assert!(procs.lines().any(|p| p.trim() == handle.pid.to_string()), "task is in its cgroup: {procs}");
-    wait_for("cgroup listing", || task.dir.join("cgroups").exists());
-    let own = std::fs::read_to_string(task.dir.join("cgroups")).unwrap();
+    // The shell creates the file before `cat` writes into it: wait for the content, not the file.
+    let listing = || std::fs::read_to_string(task.dir.join("cgroups")).unwrap_or_default();
+    wait_for("cgroup listing", || listing().ends_with('\n'));
+    let own = listing();
     assert!(own.contains("/rove/"), "the task's own view of its cgroup: {own}");
 
     let waiter = wait_in_background(&ExecDriver, &handle);
