@@ -118,6 +118,7 @@ pub fn interpolate_config(value: &serde_json::Value, env: &BTreeMap<String, Stri
 mod tests {
     use super::*;
     use crate::structs::{Job, TaskGroup};
+    use std::sync::Arc;
 
     #[test]
     fn nomad_variables_and_interpolation() {
@@ -138,7 +139,7 @@ mod tests {
             name: "shop.web[2]".into(),
             job_id: "shop".into(),
             task_group: "web".into(),
-            job: Some(job),
+            job: Some(Arc::new(job)),
             ..Allocation::default()
         };
         let mut alloc = alloc;

@@ -9,10 +9,20 @@ pub mod feasible;
 pub mod ports;
 mod rank;
 mod reconcile;
+mod reschedule;
+mod score;
+mod select;
 
-use crate::structs::{AllocMetric, Allocation, Evaluation, Job, Node, Plan};
+use crate::structs::{
+    generate_id, now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, Node, Plan,
+    SchedulerConfiguration,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Failed allocations due for rescheduling within this window of each other share one
+/// follow-up evaluation.
+const FOLLOWUP_BATCH_NANOS: i64 = 5_000_000_000;
 
 /// The state the scheduler reads: implemented by the server's state snapshot.
 pub trait StateView {
@@ -21,6 +31,7 @@ pub trait StateView {
     fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>>;
     fn node(&self, id: &str) -> Option<Arc<Node>>;
     fn nodes(&self) -> Vec<Arc<Node>>;
+    fn scheduler_config(&self) -> SchedulerConfiguration;
 }
 
 /// What one scheduler run decided.
@@ -31,15 +42,17 @@ pub struct Outcome {
     pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
     /// Allocations that could not be placed, per task group.
     pub queued: BTreeMap<String, u64>,
+    /// Delayed evaluations that will reschedule failed allocations.
+    pub followup_evals: Vec<Evaluation>,
 }
 
 /// Runs the generic (service and batch) scheduler for one evaluation.
 pub fn schedule(eval: &Evaluation, state: &dyn StateView) -> Outcome {
     let job = state.job(&eval.namespace, &eval.job_id);
     let existing = state.allocs_by_job(&eval.namespace, &eval.job_id);
-    let changes = reconcile::reconcile(job.as_deref(), &existing, state);
+    let changes = reconcile::reconcile(job.as_ref(), &existing, state);
     let mut outcome = Outcome {
-        plan: Plan { eval_id: eval.id.clone(), priority: eval.priority, ..Plan::default() },
+        plan: Plan { eval_id: eval.id.clone(), priority: eval.priority, job: job.clone(), ..Plan::default() },
         ..Outcome::default()
     };
     for stop in changes.stops {
@@ -48,13 +61,46 @@ pub fn schedule(eval: &Evaluation, state: &dyn StateView) -> Outcome {
     for update in changes.in_place {
         outcome.plan.node_allocation.entry(update.node_id.clone()).or_default().push(update);
     }
+    plan_followups(eval, changes.followups, &mut outcome);
     if let Some(job) = job {
         for group in &job.task_groups {
             outcome.queued.insert(group.name.clone(), 0);
         }
-        rank::place_all(eval, &job, changes.placements, state, &mut outcome);
+        rank::place_all(eval, &job, changes.placements, state, &state.scheduler_config(), &mut outcome);
     }
     outcome
+}
+
+/// One delayed evaluation per batch of failed allocations that become due together, and
+/// each allocation annotated with the evaluation that will replace it.
+fn plan_followups(eval: &Evaluation, mut due: Vec<(i64, Arc<Allocation>)>, outcome: &mut Outcome) {
+    due.sort_by_key(|(at, _)| *at);
+    let mut current: Option<Evaluation> = None;
+    for (at, alloc) in due {
+        if current.as_ref().is_none_or(|e| at > e.wait_until + FOLLOWUP_BATCH_NANOS) {
+            outcome.followup_evals.extend(current.take());
+            current = Some(Evaluation {
+                id: generate_id(),
+                status: EvalStatus::Pending,
+                status_description: "created for delayed rescheduling".into(),
+                triggered_by: trigger::RETRY_FAILED_ALLOC.into(),
+                previous_eval: eval.id.clone(),
+                wait_until: at,
+                node_id: String::new(),
+                failed_tg_allocs: BTreeMap::new(),
+                queued_allocations: BTreeMap::new(),
+                blocked_eval: String::new(),
+                create_time: now_nanos(),
+                modify_time: now_nanos(),
+                ..eval.clone()
+            });
+        }
+        let followup = current.as_ref().expect("set above");
+        let annotated =
+            Allocation { followup_eval_id: followup.id.clone(), modify_time: now_nanos(), ..(*alloc).clone() };
+        outcome.plan.node_allocation.entry(annotated.node_id.clone()).or_default().push(annotated);
+    }
+    outcome.followup_evals.extend(current);
 }
 
 #[cfg(test)]

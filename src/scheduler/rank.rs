@@ -1,18 +1,24 @@
-//! Ranking and placement: picks, for each missing allocation, the feasible node with room
-//! that scores best (bin-packing, with a penalty for stacking one job's allocations).
+//! Ranking and placement: for each missing allocation, walks a bounded number of feasible
+//! nodes with room (see [`super::select`]) and picks the best scored one (see
+//! [`super::score`]), keeping track of what the plan has placed so far.
 
 use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible};
 use super::reconcile::Placement;
+use super::score::{self, SpreadCounts};
+use super::select::{candidate_limit, NodeCursor};
 use super::{ports, Outcome, StateView};
 use crate::structs::{
-    generate_id, now_nanos, AllocMetric, AllocatedPort, AllocatedResources, Allocation, ClientStatus, DesiredStatus,
-    Evaluation, Job, Node, Resources, SharedResources,
+    generate_id, now_nanos, Affinity, AllocMetric, AllocatedPort, AllocatedResources, Allocation, ClientStatus,
+    DesiredStatus, Evaluation, Job, Node, NodeStatus, Resources, SchedulerConfiguration, SharedResources, Spread,
+    TaskGroup,
 };
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// Resources in use and allocations of the job being placed, per node, including what this
 /// plan has already placed or stopped.
+#[derive(Default)]
 struct NodeUsage {
     used: HashMap<String, Resources>,
     collisions: HashMap<(String, String), u32>,
@@ -57,17 +63,91 @@ impl NodeUsage {
     }
 }
 
-/// Nomad's best-fit score: 0 for an empty node, 1 for a full one.
-fn bin_pack_score(capacity: &Resources, used: &Resources) -> f64 {
-    let free = |used: u64, total: u64| {
-        if total == 0 {
-            0.0
-        } else {
-            1.0 - used as f64 / total as f64
+/// What ranking needs to know of one task group, worked out once per evaluation.
+struct GroupRules<'a> {
+    group: &'a TaskGroup,
+    demand: Resources,
+    /// `Some(true)`: one allocation of the job per node; `Some(false)`: of the group.
+    distinct: Option<bool>,
+    affinities: Vec<&'a Affinity>,
+    spreads: Vec<&'a Spread>,
+    spread_counts: SpreadCounts,
+    limit: usize,
+}
+
+impl<'a> GroupRules<'a> {
+    fn new(
+        job: &'a Job,
+        group: &'a TaskGroup,
+        node_count: usize,
+        stopping: &BTreeSet<String>,
+        state: &dyn StateView,
+    ) -> Self {
+        let affinities: Vec<&Affinity> = job
+            .affinities
+            .iter()
+            .chain(&group.affinities)
+            .chain(group.tasks.iter().flat_map(|t| &t.affinities))
+            .collect();
+        let spreads: Vec<&Spread> = job.spreads.iter().chain(&group.spreads).collect();
+        let mut spread_counts = SpreadCounts::default();
+        if !spreads.is_empty() {
+            let running = state
+                .allocs_by_job(&job.namespace, &job.id)
+                .into_iter()
+                .filter(|a| a.task_group == group.name && !a.is_terminal() && !stopping.contains(&a.id));
+            for node in running.filter_map(|a| state.node(&a.node_id)) {
+                spread_counts.add(&spreads, &node);
+            }
         }
-    };
-    let total = 10f64.powf(free(used.cpu, capacity.cpu)) + 10f64.powf(free(used.memory_mb, capacity.memory_mb));
-    ((20.0 - total) / 18.0).clamp(0.0, 1.0)
+        let steered = !affinities.is_empty() || !spreads.is_empty();
+        GroupRules {
+            group,
+            demand: group_demand(group),
+            distinct: distinct_hosts(job, group),
+            limit: candidate_limit(job.job_type, node_count, steered),
+            affinities,
+            spreads,
+            spread_counts,
+        }
+    }
+
+    /// The mean of the scores that apply to placing one more allocation on `node`.
+    fn score(
+        &self,
+        config: &SchedulerConfiguration,
+        capacity: &Resources,
+        after: &Resources,
+        collisions: u32,
+        node: &Node,
+        avoid: bool,
+    ) -> f64 {
+        let scores = [
+            Some(score::fit(config.scheduler_algorithm, capacity, after)),
+            score::anti_affinity(collisions, self.group.count),
+            score::affinity(&self.affinities, node),
+            self.spread_counts.score(&self.spreads, node, self.group.count),
+            avoid.then_some(-1.0),
+        ];
+        let applied: Vec<f64> = scores.into_iter().flatten().collect();
+        applied.iter().sum::<f64>() / applied.len() as f64
+    }
+}
+
+/// A seed for the node shuffle that is stable for one evaluation.
+fn seed_for(eval: &Evaluation) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    eval.id.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Ready nodes per datacenter, as placement metrics report them.
+fn nodes_available(nodes: &[Arc<Node>]) -> BTreeMap<String, u64> {
+    let mut available = BTreeMap::new();
+    for node in nodes.iter().filter(|n| n.status == NodeStatus::Ready) {
+        *available.entry(node.datacenter.clone()).or_default() += 1;
+    }
+    available
 }
 
 pub fn place_all(
@@ -75,12 +155,14 @@ pub fn place_all(
     job: &Arc<Job>,
     placements: Vec<Placement>,
     state: &dyn StateView,
+    config: &SchedulerConfiguration,
     outcome: &mut Outcome,
 ) {
-    let mut nodes = state.nodes();
-    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut cursor = NodeCursor::new(state.nodes(), seed_for(eval));
+    let available = nodes_available(cursor.nodes());
     let stopping: BTreeSet<String> = outcome.plan.node_update.values().flatten().map(|a| a.id.clone()).collect();
-    let mut usage = NodeUsage { used: HashMap::new(), collisions: HashMap::new(), ports: HashMap::new() };
+    let mut usage = NodeUsage::default();
+    let mut rules: HashMap<String, GroupRules> = HashMap::new();
     for placement in placements {
         let Some(group) = job.task_group(&placement.group) else {
             continue;
@@ -91,63 +173,23 @@ pub fn place_all(
             *outcome.queued.entry(group.name.clone()).or_default() += 1;
             continue;
         }
+        let rules = rules
+            .entry(group.name.clone())
+            .or_insert_with(|| GroupRules::new(job, group, cursor.nodes().len(), &stopping, state));
         let started = std::time::Instant::now();
-        let demand = group_demand(group);
-        let distinct = distinct_hosts(job, group);
-        let mut metric = AllocMetric::default();
-        let mut best: Option<(f64, &Arc<Node>, Vec<AllocatedPort>)> = None;
-        for node in &nodes {
-            if node.status == crate::structs::NodeStatus::Ready {
-                *metric.nodes_available.entry(node.datacenter.clone()).or_default() += 1;
-            }
-            if !node_is_feasible(job, group, node, &mut metric) {
-                continue;
-            }
-            let capacity = node_capacity(node);
-            let used = usage.used(node, job, &stopping, state);
-            if let Some(job_wide) = distinct {
-                let scope = if job_wide { None } else { Some(group.name.as_str()) };
-                if usage.job_allocs_on(&node.id, scope) > 0 {
-                    metric.nodes_filtered += 1;
-                    *metric.constraint_filtered.entry("distinct_hosts".into()).or_default() += 1;
-                    continue;
-                }
-            }
-            let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
-            let seed = fastrand::u64(..);
-            let assigned = exhausted_dimension(&capacity, &used, &demand)
-                .map(str::to_string)
-                .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, seed), Err);
-            let assigned = match assigned {
-                Ok(ports) => ports,
-                Err(dimension) => {
-                    metric.nodes_exhausted += 1;
-                    *metric.dimension_exhausted.entry(dimension).or_default() += 1;
-                    *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
-                    continue;
-                }
-            };
-            let after = Resources {
-                cpu: used.cpu + demand.cpu,
-                memory_mb: used.memory_mb + demand.memory_mb,
-                ..Resources::default()
-            };
-            let mut score = bin_pack_score(&capacity, &after);
-            let collisions = usage.collisions.get(&(node.id.clone(), group.name.clone())).copied().unwrap_or(0);
-            if collisions > 0 {
-                let penalty = -f64::from(collisions + 1) / f64::from(group.count.max(1));
-                score = (score + penalty) / 2.0;
-            }
-            if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
-                best = Some((score, node, assigned));
-            }
-        }
+        let mut metric = AllocMetric { nodes_available: available.clone(), ..AllocMetric::default() };
+        let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, &stopping, state, config, &mut metric);
         metric.allocation_time = started.elapsed().as_nanos() as i64;
-        match best {
-            Some((_, node, ports)) => {
-                usage.add(&node.id, &group.name, &demand, &ports);
-                let mut alloc = new_allocation(eval, job, &group.name, placement.index, node);
+        match chosen {
+            Some((node, ports)) => {
+                usage.add(&node.id, &group.name, &rules.demand, &ports);
+                rules.spread_counts.add(&rules.spreads, &node);
+                let mut alloc = new_allocation(eval, job, group, placement.index, &node);
                 alloc.allocated_resources.shared.ports = ports;
+                if let Some(previous) = &placement.previous {
+                    alloc.previous_allocation = previous.id.clone();
+                    alloc.reschedule_tracker = placement.tracker.clone();
+                }
                 outcome.plan.node_allocation.entry(node.id.clone()).or_default().push(alloc);
             }
             None => {
@@ -158,8 +200,75 @@ pub fn place_all(
     }
 }
 
-fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group_name: &str, index: u32, node: &Node) -> Allocation {
-    let group = job.task_group(group_name).expect("placement names an existing group");
+/// The best of up to `rules.limit` feasible nodes with room, with the ports it assigns.
+#[allow(clippy::too_many_arguments)]
+fn pick_node(
+    job: &Job,
+    rules: &GroupRules,
+    placement: &Placement,
+    cursor: &mut NodeCursor,
+    usage: &mut NodeUsage,
+    stopping: &BTreeSet<String>,
+    state: &dyn StateView,
+    config: &SchedulerConfiguration,
+    metric: &mut AllocMetric,
+) -> Option<(Arc<Node>, Vec<AllocatedPort>)> {
+    let group = rules.group;
+    let mut best: Option<(f64, &Arc<Node>, Vec<AllocatedPort>)> = None;
+    let mut fitting = 0;
+    let mut last = None;
+    for (position, node) in cursor.walk() {
+        last = Some(position);
+        if !node_is_feasible(job, group, node, metric) {
+            continue;
+        }
+        let used = usage.used(node, job, stopping, state);
+        if let Some(job_wide) = rules.distinct {
+            let scope = if job_wide { None } else { Some(group.name.as_str()) };
+            if usage.job_allocs_on(&node.id, scope) > 0 {
+                metric.nodes_filtered += 1;
+                *metric.constraint_filtered.entry("distinct_hosts".into()).or_default() += 1;
+                continue;
+            }
+        }
+        let capacity = node_capacity(node);
+        let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
+        let assigned = exhausted_dimension(&capacity, &used, &rules.demand)
+            .map(str::to_string)
+            .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, fastrand::u64(..)), Err);
+        let assigned = match assigned {
+            Ok(ports) => ports,
+            Err(dimension) => {
+                metric.nodes_exhausted += 1;
+                *metric.dimension_exhausted.entry(dimension).or_default() += 1;
+                *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
+                continue;
+            }
+        };
+        let after = Resources {
+            cpu: used.cpu + rules.demand.cpu,
+            memory_mb: used.memory_mb + rules.demand.memory_mb,
+            ..Resources::default()
+        };
+        let collisions = usage.collisions.get(&(node.id.clone(), group.name.clone())).copied().unwrap_or(0);
+        let avoid = placement.avoid_nodes.contains(&node.id);
+        let score = rules.score(config, &capacity, &after, collisions, node, avoid);
+        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+            best = Some((score, node, assigned));
+        }
+        fitting += 1;
+        if fitting >= rules.limit {
+            break;
+        }
+    }
+    let best = best.map(|(_, node, ports)| (node.clone(), ports));
+    if let Some(position) = last {
+        cursor.stop_after(position);
+    }
+    best
+}
+
+fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group: &TaskGroup, index: u32, node: &Node) -> Allocation {
     let now = now_nanos();
     Allocation {
         id: generate_id(),
@@ -169,7 +278,7 @@ fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group_name: &str, index: u3
         node_id: node.id.clone(),
         node_name: node.name.clone(),
         job_id: job.id.clone(),
-        job: Some((**job).clone()),
+        job: Some(job.clone()),
         task_group: group.name.clone(),
         allocated_resources: AllocatedResources {
             tasks: group.tasks.iter().map(|t| (t.name.clone(), t.resources)).collect(),

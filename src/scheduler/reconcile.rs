@@ -1,16 +1,31 @@
 //! Reconciliation: which allocations to keep, stop, update in place or create so that a
 //! job's groups run the count they ask for.
 
+use super::reschedule::{self, Decision};
 use super::StateView;
-use crate::structs::{now_nanos, Allocation, ClientStatus, DesiredStatus, Job, JobType, NodeStatus, TaskGroup};
+use crate::structs::{
+    now_nanos, Allocation, ClientStatus, DesiredStatus, Job, JobType, NodeStatus, ReschedulePolicy, RescheduleTracker,
+    TaskGroup,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// A placement to make: `<job>.<group>[<index>]`, replacing `previous` when set.
-#[derive(Debug, Clone, PartialEq)]
+/// A placement to make: `<job>.<group>[<index>]`, rescheduling `previous` when set.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Placement {
     pub group: String,
     pub index: u32,
+    pub previous: Option<Arc<Allocation>>,
+    /// The reschedule history the new allocation carries.
+    pub tracker: Option<RescheduleTracker>,
+    /// Nodes where earlier attempts failed, ranked last.
+    pub avoid_nodes: BTreeSet<String>,
+}
+
+impl Placement {
+    fn fresh(group: &TaskGroup, index: u32) -> Placement {
+        Placement { group: group.name.clone(), index, ..Placement::default() }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -18,6 +33,8 @@ pub struct Changes {
     pub stops: Vec<Allocation>,
     pub in_place: Vec<Allocation>,
     pub placements: Vec<Placement>,
+    /// Failed allocations to reschedule later, with the time each becomes due.
+    pub followups: Vec<(i64, Arc<Allocation>)>,
 }
 
 fn stop(alloc: &Allocation, description: &str, client_status: Option<ClientStatus>) -> Allocation {
@@ -56,10 +73,9 @@ fn group_changed(alloc: &Allocation, group: &TaskGroup) -> bool {
     }
 }
 
-pub fn reconcile(job: Option<&Job>, existing: &[Arc<Allocation>], state: &dyn StateView) -> Changes {
+pub fn reconcile(job: Option<&Arc<Job>>, existing: &[Arc<Allocation>], state: &dyn StateView) -> Changes {
     let mut changes = Changes::default();
-    let wanted: Vec<&Allocation> =
-        existing.iter().map(Arc::as_ref).filter(|a| a.desired_status == DesiredStatus::Run).collect();
+    let wanted: Vec<&Arc<Allocation>> = existing.iter().filter(|a| a.desired_status == DesiredStatus::Run).collect();
     let job = match job {
         Some(job) if !job.stop => job,
         _ => {
@@ -79,16 +95,58 @@ pub fn reconcile(job: Option<&Job>, existing: &[Arc<Allocation>], state: &dyn St
     changes
 }
 
-fn reconcile_group(job: &Job, group: &TaskGroup, wanted: &[&Allocation], state: &dyn StateView, changes: &mut Changes) {
+/// Whether a failed allocation of this job is replaced by its reschedule policy.
+fn reschedulable(alloc: &Allocation, job: &Job) -> bool {
+    alloc.client_status == ClientStatus::Failed
+        && matches!(job.job_type, JobType::Service | JobType::Batch)
+        && alloc.job_version() == job.version
+        && alloc.next_allocation.is_empty()
+}
+
+fn reconcile_group(
+    job: &Arc<Job>,
+    group: &TaskGroup,
+    wanted: &[&Arc<Allocation>],
+    state: &dyn StateView,
+    changes: &mut Changes,
+) {
     let mut occupied = BTreeSet::new();
     let mut live: Vec<&Allocation> = Vec::new();
-    for alloc in wanted.iter().copied().filter(|a| a.task_group == group.name) {
+    let policy = group.reschedule_policy.clone().unwrap_or_else(|| ReschedulePolicy::for_job_type(job.job_type));
+    let now = now_nanos();
+    let mine: Vec<&Arc<Allocation>> = wanted.iter().copied().filter(|a| a.task_group == group.name).collect();
+    // A slot with a live allocation has been refilled: its failed one is not rescheduled.
+    let refilled: BTreeSet<u32> = mine.iter().filter(|a| !a.client_status.is_terminal()).map(|a| a.index()).collect();
+    for alloc in mine {
         if !alloc.client_status.is_terminal() && on_lost_node(alloc, state) {
             changes.stops.push(stop(alloc, "alloc is lost since its node is down", Some(ClientStatus::Lost)));
             continue;
         }
         if !alloc.client_status.is_terminal() {
             live.push(alloc);
+        } else if reschedulable(alloc, job) && !refilled.contains(&alloc.index()) {
+            match reschedule::decide(alloc, &policy, now) {
+                Decision::Exhausted => {
+                    occupied.insert(alloc.index());
+                }
+                Decision::Later(at) => {
+                    occupied.insert(alloc.index());
+                    if alloc.followup_eval_id.is_empty() {
+                        changes.followups.push((at, alloc.clone()));
+                    }
+                }
+                Decision::Now(tracker) if occupied.insert(alloc.index()) => {
+                    changes.stops.push(stop(alloc, "alloc was rescheduled because it failed", None));
+                    let avoid_nodes = tracker.events.iter().map(|e| e.prev_node_id.clone()).collect();
+                    changes.placements.push(Placement {
+                        previous: Some(alloc.clone()),
+                        tracker: Some(tracker),
+                        avoid_nodes,
+                        ..Placement::fresh(group, alloc.index())
+                    });
+                }
+                Decision::Now(_) => {}
+            }
         } else if fills_slot(alloc, job) {
             occupied.insert(alloc.index());
         }
@@ -100,7 +158,7 @@ fn reconcile_group(job: &Job, group: &TaskGroup, wanted: &[&Allocation], state: 
             changes.stops.push(stop(alloc, "alloc not needed due to job update", None));
         } else if group_changed(alloc, group) {
             changes.stops.push(stop(alloc, "alloc is being updated due to job update", None));
-            changes.placements.push(Placement { group: group.name.clone(), index });
+            changes.placements.push(Placement::fresh(group, index));
         } else if alloc.job_version() != job.version {
             let mut updated = alloc.clone();
             updated.job = Some(job.clone());
@@ -109,6 +167,6 @@ fn reconcile_group(job: &Job, group: &TaskGroup, wanted: &[&Allocation], state: 
         }
     }
     for index in (0..group.count).filter(|i| !occupied.contains(i)) {
-        changes.placements.push(Placement { group: group.name.clone(), index });
+        changes.placements.push(Placement::fresh(group, index));
     }
 }

@@ -11,6 +11,7 @@ struct World {
     jobs: Vec<Arc<Job>>,
     allocs: Vec<Arc<Allocation>>,
     nodes: Vec<Arc<Node>>,
+    config: SchedulerConfiguration,
 }
 
 impl StateView for World {
@@ -28,6 +29,9 @@ impl StateView for World {
     }
     fn nodes(&self) -> Vec<Arc<Node>> {
         self.nodes.clone()
+    }
+    fn scheduler_config(&self) -> SchedulerConfiguration {
+        self.config.clone()
     }
 }
 

@@ -2,14 +2,17 @@
 //!
 //! It hands out the highest-priority evaluation first (oldest first among equals), keeps at
 //! most one evaluation per job outstanding so two workers never plan the same job at once,
-//! and redelivers an evaluation a worker gives back (nack) up to a delivery limit.
+//! redelivers an evaluation a worker gives back (nack) up to a delivery limit, and holds
+//! delayed evaluations (`WaitUntil`) until they are due.
 
 use super::state::JobKey;
-use crate::structs::Evaluation;
+use crate::structs::{now_nanos, Evaluation};
 use event_listener::Event;
+use smol::future::FutureExt;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// How many times an evaluation is handed out before it is given up as failed.
 pub const DELIVERY_LIMIT: u32 = 3;
@@ -29,6 +32,8 @@ struct Inner {
     unacked: HashMap<String, (Evaluation, String, u32)>,
     deliveries: HashMap<String, u32>,
     known: HashSet<String>,
+    /// Evaluations not due yet, by (due time in nanoseconds, id).
+    delayed: BTreeMap<(i64, String), Evaluation>,
 }
 
 /// What the worker must do with an evaluation it gave back too often.
@@ -61,6 +66,30 @@ fn ready_key(eval: &Evaluation) -> ReadyKey {
 }
 
 impl Inner {
+    /// Makes the evaluation ready, or queues it behind its job's outstanding one.
+    fn admit(&mut self, eval: Evaluation) -> bool {
+        let key = job_key(&eval);
+        if self.busy_jobs.contains(&key) {
+            self.waiting.entry(key).or_default().push_back(eval);
+            false
+        } else {
+            self.make_ready(eval);
+            true
+        }
+    }
+
+    /// Admits the delayed evaluations that are due at `now`; returns when the next is due.
+    fn promote_due(&mut self, now: i64) -> Option<i64> {
+        while let Some(entry) = self.delayed.first_entry() {
+            if entry.key().0 > now {
+                return Some(entry.key().0);
+            }
+            let eval = entry.remove();
+            self.admit(eval);
+        }
+        None
+    }
+
     fn make_ready(&mut self, eval: Evaluation) {
         self.busy_jobs.insert(job_key(&eval));
         self.ready.insert(ready_key(&eval), eval);
@@ -103,19 +132,24 @@ impl EvalBroker {
         if !inner.enabled || !inner.known.insert(eval.id.clone()) {
             return;
         }
-        let key = job_key(&eval);
-        if inner.busy_jobs.contains(&key) {
-            inner.waiting.entry(key).or_default().push_back(eval);
-        } else {
-            inner.make_ready(eval);
+        if eval.wait_until > now_nanos() {
+            inner.delayed.insert((eval.wait_until, eval.id.clone()), eval);
+            drop(inner);
+            // Workers waiting with a later deadline must learn of the earlier one.
+            self.ready.notify(usize::MAX);
+        } else if inner.admit(eval) {
             drop(inner);
             self.ready.notify(1);
         }
     }
 
-    fn try_dequeue(&self) -> Option<(Evaluation, String)> {
+    /// The next ready evaluation, or when the next delayed one is due.
+    fn try_dequeue(&self) -> Result<(Evaluation, String), Option<i64>> {
         let mut inner = self.lock();
-        let (_, eval) = inner.ready.pop_first()?;
+        let next_due = inner.promote_due(now_nanos());
+        let Some((_, eval)) = inner.ready.pop_first() else {
+            return Err(next_due);
+        };
         let token = crate::structs::generate_id();
         let deliveries = {
             let count = inner.deliveries.entry(eval.id.clone()).or_insert(0);
@@ -123,7 +157,7 @@ impl EvalBroker {
             *count
         };
         inner.unacked.insert(eval.id.clone(), (eval.clone(), token.clone(), deliveries));
-        Some((eval, token))
+        Ok((eval, token))
     }
 
     /// Waits for the next evaluation (also while disabled); returns it with the token to
@@ -131,10 +165,18 @@ impl EvalBroker {
     pub async fn dequeue(&self) -> (Evaluation, String) {
         loop {
             let listener = self.ready.listen();
-            if let Some(found) = self.try_dequeue() {
-                return found;
+            match self.try_dequeue() {
+                Ok(found) => return found,
+                Err(None) => listener.await,
+                Err(Some(due)) => {
+                    let wait = Duration::from_nanos(due.saturating_sub(now_nanos()).max(0) as u64);
+                    listener
+                        .or(async {
+                            smol::Timer::after(wait).await;
+                        })
+                        .await
+                }
             }
-            listener.await;
         }
     }
 
@@ -183,7 +225,10 @@ impl EvalBroker {
     #[cfg(test)]
     fn outstanding(&self) -> usize {
         let inner = self.lock();
-        inner.ready.len() + inner.unacked.len() + inner.waiting.values().map(VecDeque::len).sum::<usize>()
+        inner.ready.len()
+            + inner.unacked.len()
+            + inner.delayed.len()
+            + inner.waiting.values().map(VecDeque::len).sum::<usize>()
     }
 }
 
@@ -211,7 +256,7 @@ mod tests {
         let broker = EvalBroker::default();
         broker.enqueue(eval("e1", "web", 50, 1));
         broker.set_enabled(true);
-        assert!(broker.try_dequeue().is_none());
+        assert!(broker.try_dequeue().is_err());
     }
 
     #[test]
@@ -233,7 +278,7 @@ mod tests {
         broker.enqueue(eval("e2", "web", 50, 2));
         let (first, token) = next(&broker);
         assert_eq!(first.id, "e1");
-        assert!(broker.try_dequeue().is_none(), "second eval of the same job must wait");
+        assert!(broker.try_dequeue().is_err(), "second eval of the same job must wait");
         broker.ack("e1", &token).unwrap();
         assert_eq!(next(&broker).0.id, "e2");
     }
@@ -253,6 +298,21 @@ mod tests {
     }
 
     #[test]
+    fn delayed_evaluations_wait_until_due() {
+        let broker = EvalBroker::default();
+        broker.set_enabled(true);
+        let due = now_nanos() + 300_000_000;
+        broker.enqueue(Evaluation { wait_until: due, ..eval("later", "web", 50, 1) });
+        assert_eq!(broker.try_dequeue().map(|(e, _)| e.id), Err(Some(due)), "not handed out before it is due");
+        broker.enqueue(eval("now", "api", 50, 2));
+        assert_eq!(next(&broker).0.id, "now");
+        let started = std::time::Instant::now();
+        let (delayed, _) = smol::block_on(broker.dequeue());
+        assert_eq!(delayed.id, "later");
+        assert!(started.elapsed() >= Duration::from_millis(200), "a waiting worker wakes when it is due");
+    }
+
+    #[test]
     fn wrong_token_is_refused_and_duplicates_ignored() {
         let broker = EvalBroker::default();
         broker.set_enabled(true);
@@ -261,6 +321,6 @@ mod tests {
         let (_, token) = next(&broker);
         assert_eq!(broker.ack("e1", "bogus"), Err(BrokerError::TokenMismatch("e1".into())));
         broker.ack("e1", &token).unwrap();
-        assert!(broker.try_dequeue().is_none());
+        assert!(broker.try_dequeue().is_err());
     }
 }

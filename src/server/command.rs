@@ -1,8 +1,9 @@
 //! The typed commands that go through the Raft log; the FSM applies them to the state store.
 
-use crate::structs::{Allocation, Evaluation, Job, Node, NodeStatus, TaskState};
+use crate::structs::{Allocation, Evaluation, Job, Node, NodeStatus, SchedulerConfiguration, TaskState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
@@ -16,8 +17,11 @@ pub enum Command {
     NodeRegister { node: Node },
     /// Change a node's status, with evaluations for the jobs that had allocations on it.
     NodeStatusUpdate { node_id: String, status: NodeStatus, description: String, evals: Vec<Evaluation>, time: i64 },
-    /// Commit the part of a plan the applier accepted.
-    PlanApply { allocs: Vec<Allocation> },
+    /// Commit the part of a plan the applier accepted. Allocations without a job run `job`
+    /// (written once per command, not once per allocation); stops keep the job they ran.
+    PlanApply { job: Option<Arc<Job>>, allocs: Vec<Allocation> },
+    /// Replace the scheduler configuration.
+    SchedulerSetConfig { config: SchedulerConfiguration },
     /// Status reported by a client for its allocations.
     AllocClientUpdate { updates: Vec<AllocClientUpdate>, evals: Vec<Evaluation> },
 }

@@ -3,11 +3,12 @@
 
 use super::command::{AllocClientUpdate, Command};
 use super::leader::{evals_for_node, unblocked_evals};
-use super::state::Table;
+use super::state::{Snapshot, Table};
 use super::{Server, ServerError};
 use crate::rpc::{Request, Response};
-use crate::structs::{now_nanos, trigger, Allocation, Job, Node, NodeStatus};
+use crate::structs::{now_nanos, trigger, Allocation, ClientStatus, DesiredStatus, Evaluation, Job, Node, NodeStatus};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The answer to `PUT /v1/jobs`.
@@ -161,7 +162,8 @@ impl Server {
             return Ok(snap.latest_index());
         }
         let freed = updates.iter().any(|u| u.client_status.is_terminal());
-        let index = self.proposer.propose(Command::AllocClientUpdate { updates, evals: Vec::new() }).await?;
+        let evals = failure_evals(&snap, &updates);
+        let index = self.proposer.propose(Command::AllocClientUpdate { updates, evals }).await?;
         if freed {
             self.retry_blocked().await?;
         }
@@ -201,4 +203,19 @@ impl Server {
         };
         result.unwrap_or_else(|e| Response::Error { message: e.to_string() })
     }
+}
+
+/// One evaluation per job with a newly failed allocation, so its reschedule policy applies.
+fn failure_evals(snap: &Snapshot, updates: &[AllocClientUpdate]) -> Vec<Evaluation> {
+    let mut jobs = BTreeSet::new();
+    updates
+        .iter()
+        .filter(|u| u.client_status == ClientStatus::Failed)
+        .filter_map(|u| snap.alloc(&u.id))
+        .filter(|a| a.client_status != ClientStatus::Failed && a.desired_status == DesiredStatus::Run)
+        .filter(|a| jobs.insert((a.namespace.clone(), a.job_id.clone())))
+        .filter_map(|a| snap.job(&a.namespace, &a.job_id))
+        .filter(|job| !job.stop)
+        .map(|job| Server::new_eval(&job, trigger::RETRY_FAILED_ALLOC))
+        .collect()
 }

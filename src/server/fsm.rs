@@ -50,11 +50,13 @@ impl Fsm {
                     }
                     evals.into_iter().for_each(|e| txn.upsert_eval(e));
                 }
-                Command::PlanApply { allocs } => {
+                Command::PlanApply { job, allocs } => {
+                    let job = job.map(|job| shared_job_version(txn, job));
                     for alloc in allocs {
-                        apply_planned_alloc(txn, alloc);
+                        apply_planned_alloc(txn, alloc, job.as_ref());
                     }
                 }
+                Command::SchedulerSetConfig { config } => txn.set_scheduler_config(config),
                 Command::AllocClientUpdate { updates, evals } => {
                     for update in updates {
                         let Some(existing) = txn.read().alloc(&update.id) else {
@@ -100,8 +102,18 @@ fn register_job(txn: &mut Txn, mut job: Job) {
     txn.upsert_job(job);
 }
 
-/// Stores a placement or a stop; a new allocation takes its job from the state at this index.
-fn apply_planned_alloc(txn: &mut Txn, mut alloc: Allocation) {
+/// The state's own copy of the job when the plan placed its current version, so that the
+/// job and its allocations share one copy in memory.
+fn shared_job_version(txn: &Txn, job: Arc<Job>) -> Arc<Job> {
+    match txn.read().job(&job.namespace, &job.id) {
+        Some(current) if current.job_modify_index == job.job_modify_index && current.version == job.version => current,
+        _ => job,
+    }
+}
+
+/// Stores a placement or a stop. Placements without a job run the plan's `job`; a stop
+/// changes only the desired status (and the client status of a lost allocation).
+fn apply_planned_alloc(txn: &mut Txn, mut alloc: Allocation, job: Option<&Arc<Job>>) {
     let index = txn.index();
     match txn.read().alloc(&alloc.id) {
         Some(existing) if alloc.desired_status != DesiredStatus::Run => {
@@ -118,6 +130,14 @@ fn apply_planned_alloc(txn: &mut Txn, mut alloc: Allocation) {
             txn.upsert_alloc(stopped);
         }
         _ => {
+            if alloc.job.is_none() {
+                alloc.job = job.cloned();
+            }
+            if let Some(previous) = txn.read().alloc(&alloc.previous_allocation) {
+                let mut previous = (*previous).clone();
+                previous.next_allocation = alloc.id.clone();
+                txn.upsert_alloc(previous);
+            }
             alloc.alloc_modify_index = index;
             txn.upsert_alloc(alloc);
         }

@@ -83,10 +83,21 @@ async fn apply(state: &StateStore, proposer: &Proposer, plan: Plan) -> Result<Pl
             result.refresh_index = snap.latest_index();
         }
     }
-    let allocs: Vec<Allocation> =
-        result.node_update.values().chain(result.node_allocation.values()).flatten().cloned().collect();
+    // The plan's job goes into the log once: allocations running it (and stops, which keep
+    // their job) leave it out; others, such as a failed allocation of an older version
+    // annotated for rescheduling, keep theirs.
+    let runs_plan_job = |a: &Allocation| match (&a.job, &plan.job) {
+        (Some(own), Some(planned)) => Arc::ptr_eq(own, planned),
+        _ => false,
+    };
+    let stops = result.node_update.values().flatten().map(|a| Allocation { job: None, ..a.clone() });
+    let placed = result.node_allocation.values().flatten().map(|a| {
+        let job = if runs_plan_job(a) { None } else { a.job.clone() };
+        Allocation { job, ..a.clone() }
+    });
+    let allocs: Vec<Allocation> = stops.chain(placed).collect();
     if !allocs.is_empty() {
-        result.alloc_index = proposer.propose(Command::PlanApply { allocs }).await?;
+        result.alloc_index = proposer.propose(Command::PlanApply { job: plan.job.clone(), allocs }).await?;
     }
     Ok(result)
 }

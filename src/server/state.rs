@@ -4,10 +4,13 @@
 //! Only the FSM writes to it (every write comes from a committed Raft entry); everything
 //! else reads consistent snapshots.
 
-use crate::structs::{Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node};
+use crate::structs::{
+    Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node, SchedulerConfiguration,
+};
 use event_listener::Event;
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,7 @@ pub struct Snapshot {
     allocs_by_node: OrdSet<(String, String)>,
     allocs_by_job: OrdSet<(JobKey, String)>,
     evals_by_job: OrdSet<(JobKey, String)>,
+    scheduler_config: Arc<SchedulerConfiguration>,
     indexes: TableIndexes,
 }
 
@@ -44,13 +48,18 @@ struct TableIndexes {
     nodes: u64,
 }
 
-/// The serialized form of a snapshot, for Raft snapshots.
+/// The serialized form of a snapshot, for Raft snapshots. Allocations share their job
+/// versions: each version is written once, in `alloc_jobs`, and allocations refer to it by
+/// position, so a million allocations of one job do not write the job a million times.
 #[derive(Serialize, Deserialize)]
 struct Persisted {
     jobs: Vec<Job>,
     evals: Vec<Evaluation>,
-    allocs: Vec<Allocation>,
+    alloc_jobs: Vec<Arc<Job>>,
+    allocs: Vec<(Allocation, Option<usize>)>,
     nodes: Vec<Node>,
+    #[serde(default)]
+    scheduler_config: SchedulerConfiguration,
     indexes: TableIndexes,
 }
 
@@ -78,6 +87,10 @@ impl Snapshot {
     }
 
     /// The highest index of any table: the Raft index this snapshot reflects.
+    pub fn scheduler_config(&self) -> &SchedulerConfiguration {
+        &self.scheduler_config
+    }
+
     pub fn latest_index(&self) -> u64 {
         let i = self.indexes;
         i.jobs.max(i.evals).max(i.allocs).max(i.nodes)
@@ -190,26 +203,44 @@ impl Snapshot {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let persisted = Persisted {
+        let mut persisted = Persisted {
             jobs: self.jobs.values().map(|j| (**j).clone()).collect(),
             evals: self.evals.values().map(|e| (**e).clone()).collect(),
-            allocs: self.allocs.values().map(|a| (**a).clone()).collect(),
+            alloc_jobs: Vec::new(),
+            allocs: Vec::with_capacity(self.allocs.len()),
             nodes: self.nodes.values().map(|n| (**n).clone()).collect(),
+            scheduler_config: (*self.scheduler_config).clone(),
             indexes: self.indexes,
         };
+        let mut positions: HashMap<*const Job, usize> = HashMap::new();
+        for alloc in self.allocs.values() {
+            let mut alloc = (**alloc).clone();
+            let position = alloc.job.take().map(|job| {
+                *positions.entry(Arc::as_ptr(&job)).or_insert_with(|| {
+                    persisted.alloc_jobs.push(job);
+                    persisted.alloc_jobs.len() - 1
+                })
+            });
+            persisted.allocs.push((alloc, position));
+        }
         serde_json::to_vec(&persisted).expect("state serializes to JSON")
     }
 
     pub fn from_bytes(data: &[u8]) -> Result<Snapshot, serde_json::Error> {
         let persisted: Persisted = serde_json::from_slice(data)?;
-        let mut snap = Snapshot { indexes: persisted.indexes, ..Snapshot::default() };
+        let mut snap = Snapshot {
+            indexes: persisted.indexes,
+            scheduler_config: Arc::new(persisted.scheduler_config),
+            ..Snapshot::default()
+        };
         for job in persisted.jobs {
             snap.put_job(job);
         }
         for eval in persisted.evals {
             snap.put_eval(eval);
         }
-        for alloc in persisted.allocs {
+        for (mut alloc, position) in persisted.allocs {
+            alloc.job = position.and_then(|p| persisted.alloc_jobs.get(p)).cloned();
             snap.put_alloc(alloc);
         }
         for node in persisted.nodes {
@@ -291,6 +322,15 @@ impl Txn {
         self.snap.indexes.allocs = self.index;
         self.touched_jobs.push((alloc.namespace.clone(), alloc.job_id.clone()));
         self.snap.put_alloc(alloc);
+    }
+
+    pub fn set_scheduler_config(&mut self, mut config: SchedulerConfiguration) {
+        config.create_index = match self.snap.scheduler_config.create_index {
+            0 => self.index,
+            existing => existing,
+        };
+        config.modify_index = self.index;
+        self.snap.scheduler_config = Arc::new(config);
     }
 
     pub fn upsert_node(&mut self, mut node: Node) {

@@ -7,7 +7,9 @@ use super::planner::PlanQueue;
 use super::state::{Snapshot, StateStore, Table};
 use super::{Proposer, ServerError};
 use crate::scheduler::{self, Outcome, StateView};
-use crate::structs::{generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node};
+use crate::structs::{
+    generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node, SchedulerConfiguration,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,9 @@ impl StateView for Snapshot {
     }
     fn nodes(&self) -> Vec<Arc<Node>> {
         self.nodes_by_prefix("").cloned().collect()
+    }
+    fn scheduler_config(&self) -> SchedulerConfiguration {
+        Snapshot::scheduler_config(self).clone()
     }
 }
 
@@ -78,7 +83,8 @@ impl Worker {
             }
             snap = self.state.wait_for(Table::Allocs, result.refresh_index.saturating_sub(1), STATE_WAIT).await;
         }
-        let evals = self.finished_evals(eval, &snap, outcome);
+        let mut evals = std::mem::take(&mut outcome.followup_evals);
+        evals.extend(self.finished_evals(eval, &snap, outcome));
         self.proposer.propose(Command::EvalUpsert { evals }).await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 use super::{Job, Resources};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What the servers want an allocation to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -74,7 +75,7 @@ pub struct Allocation {
     #[serde(rename = "JobID")]
     pub job_id: String,
     /// The job version this allocation runs.
-    pub job: Option<Job>,
+    pub job: Option<Arc<Job>>,
     pub task_group: String,
     pub allocated_resources: AllocatedResources,
     pub desired_status: DesiredStatus,
@@ -82,6 +83,16 @@ pub struct Allocation {
     pub client_status: ClientStatus,
     pub client_description: String,
     pub task_states: BTreeMap<String, TaskState>,
+    /// The failed allocation this one replaces, and the one that replaced this one.
+    #[serde(rename = "PreviousAllocation")]
+    pub previous_allocation: String,
+    #[serde(rename = "NextAllocation")]
+    pub next_allocation: String,
+    /// The reschedules that led to this allocation.
+    pub reschedule_tracker: Option<RescheduleTracker>,
+    /// The evaluation that will reschedule this failed allocation once its delay is over.
+    #[serde(rename = "FollowupEvalID")]
+    pub followup_eval_id: String,
     pub create_index: u64,
     pub modify_index: u64,
     pub alloc_modify_index: u64,
@@ -107,6 +118,25 @@ impl Allocation {
     pub fn job_version(&self) -> u64 {
         self.job.as_ref().map_or(0, |j| j.version)
     }
+}
+
+/// The reschedule history carried from a failed allocation to its replacements.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RescheduleTracker {
+    pub events: Vec<RescheduleEvent>,
+}
+
+/// One reschedule: when, from which allocation and node, after which delay (nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RescheduleEvent {
+    pub reschedule_time: i64,
+    #[serde(rename = "PrevAllocID")]
+    pub prev_alloc_id: String,
+    #[serde(rename = "PrevNodeID")]
+    pub prev_node_id: String,
+    pub delay: i64,
 }
 
 /// Resources committed to an allocation on its node.

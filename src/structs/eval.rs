@@ -39,6 +39,7 @@ pub mod trigger {
     pub const NODE_UPDATE: &str = "node-update";
     pub const ALLOC_STOP: &str = "alloc-stop";
     pub const QUEUED_ALLOCS: &str = "queued-allocs";
+    pub const RETRY_FAILED_ALLOC: &str = "alloc-failure";
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -66,6 +67,9 @@ pub struct Evaluation {
     /// The blocked evaluation created to retry failed placements.
     pub blocked_eval: String,
     pub previous_eval: String,
+    /// A delayed evaluation is not scheduled before this time (nanoseconds since the epoch;
+    /// 0: at once), e.g. to reschedule a failed allocation after its delay.
+    pub wait_until: i64,
     pub create_index: u64,
     pub modify_index: u64,
     pub create_time: i64,

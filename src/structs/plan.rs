@@ -1,8 +1,9 @@
 //! Plans: a scheduler's proposed changes, and what the plan applier committed of them.
 
-use super::Allocation;
+use super::{Allocation, Job};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The output of one scheduler run over one evaluation.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -11,6 +12,8 @@ pub struct Plan {
     #[serde(rename = "EvalID")]
     pub eval_id: String,
     pub priority: i32,
+    /// The job version the plan places; its allocations share it.
+    pub job: Option<Arc<Job>>,
     /// Allocations to stop or mark lost, by node.
     pub node_update: BTreeMap<String, Vec<Allocation>>,
     /// New or updated allocations, by node.
