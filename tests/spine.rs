@@ -82,7 +82,8 @@ fn batch_job_runs_to_completion_with_its_output_and_exit_code() {
     assert!(status.contains("Status        = dead"), "{status}");
 
     // A batch task exiting non-zero with no restarts left fails, and reports its exit code.
-    let restart = "restart {\n attempts = 0\n mode = \"fail\"\n }";
+    let restart =
+        "restart {\n attempts = 0\n mode = \"fail\"\n }\n reschedule {\n attempts = 0\n unlimited = false\n }";
     let bad = job_file(dir.path(), "bad.hcl", &batch_job("bad", "exit 3", restart));
     agent.cli_ok(&["job", "run", &bad]);
     let allocs = agent.wait_allocs("bad", "batch alloc to fail", |a| statuses(a) == ["failed"]);
@@ -150,10 +151,11 @@ fn service_job_keeps_running_as_nobody_scales_and_stops() {
 }
 
 #[test]
-fn failing_task_is_restarted_by_policy_then_fails() {
+fn failing_task_is_restarted_by_policy_then_rescheduled_once_then_fails() {
     let dir = TempDir::new("failing");
     let agent = Agent::dev(dir.path());
-    let restart = "restart {\n attempts = 2\n interval = \"1m\"\n delay = \"200ms\"\n mode = \"fail\"\n }";
+    let restart = "restart {\n attempts = 2\n interval = \"1m\"\n delay = \"200ms\"\n mode = \"fail\"\n }\n \
+                   reschedule {\n attempts = 1\n interval = \"1h\"\n delay = \"2s\"\n unlimited = false\n }";
     let hcl = batch_job("flaky", "echo attempt; exit 1", restart).replace("type = \"batch\"", "type = \"service\"");
     let file = job_file(dir.path(), "flaky.hcl", &hcl);
     agent.cli_ok(&["job", "run", &file]);
@@ -166,9 +168,23 @@ fn failing_task_is_restarted_by_policy_then_fails() {
     let alloc_id = allocs[0]["ID"].as_str().unwrap();
     let logs = agent.cli_ok(&["alloc", "logs", alloc_id]);
     assert_eq!(logs, "attempt\nattempt\nattempt\n", "three runs: the first and two restarts");
-    // A failed service allocation is not replaced (rescheduling is a later issue).
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(agent.allocs("flaky").len(), 1);
+    // The reschedule policy replaces the failed allocation once, after its delay, with the
+    // history linked both ways; the replacement fails too and the attempts are used up.
+    let first = alloc_id.to_string();
+    let allocs = agent.wait_allocs("flaky", "a replacement to fail", |a| statuses(a) == ["failed", "failed"]);
+    let second = allocs.iter().find(|a| a["ID"] != first.as_str()).unwrap()["ID"].as_str().unwrap().to_string();
+    let replacement = agent.get(&format!("/v1/allocation/{second}"));
+    assert_eq!(replacement["PreviousAllocation"], first.as_str());
+    assert_eq!(replacement["RescheduleTracker"]["Events"][0]["PrevAllocID"], first.as_str());
+    assert_eq!(replacement["Name"], "flaky.work[0]");
+    let original = agent.get(&format!("/v1/allocation/{first}"));
+    assert_eq!(original["NextAllocation"], second.as_str());
+    assert_eq!(original["DesiredStatus"], "stop");
+    let waited =
+        replacement["CreateTime"].as_i64().unwrap() - original["TaskStates"]["main"]["FinishedAt"].as_i64().unwrap();
+    assert!(waited >= 1_000_000_000, "replaced after the 2s delay (less the 1s window), not at once: {waited} ns");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(agent.allocs("flaky").len(), 2, "one reschedule attempt only");
 }
 
 #[test]
@@ -189,7 +205,7 @@ fn agent_restart_keeps_jobs_allocations_and_evaluations() {
     let job = agent.get("/v1/job/keep");
     assert_eq!(job["ID"], "keep");
     let evals_after = agent.get("/v1/job/keep/evaluations");
-    assert_eq!(evals_after.as_array().unwrap().len(), evals_before.as_array().unwrap().len());
+    assert_eq!(evals_after.as_array().unwrap().len(), evals_before.as_array().unwrap().len(), "{evals_after:#}");
     let after = agent.wait_allocs("keep", "allocs running again", |a| running(a) == 2);
     let ids = |allocs: &[Value]| {
         let mut ids: Vec<String> = allocs.iter().map(|a| a["ID"].as_str().unwrap().to_string()).collect();

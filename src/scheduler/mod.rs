@@ -7,17 +7,19 @@
 pub mod constraint;
 pub mod feasible;
 pub mod ports;
+mod preempt;
 mod rank;
 mod reconcile;
 mod reschedule;
 mod score;
 mod select;
+mod system;
 
 use crate::structs::{
-    generate_id, now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, Node, Plan,
+    generate_id, now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, JobType, Node, Plan,
     SchedulerConfiguration,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Failed allocations due for rescheduling within this window of each other share one
@@ -44,17 +46,23 @@ pub struct Outcome {
     pub queued: BTreeMap<String, u64>,
     /// Delayed evaluations that will reschedule failed allocations.
     pub followup_evals: Vec<Evaluation>,
+    /// Jobs whose allocations this plan preempts: they need an evaluation to go elsewhere.
+    pub preempted_jobs: BTreeSet<(String, String)>,
 }
 
-/// Runs the generic (service and batch) scheduler for one evaluation.
+/// Runs the scheduler of the evaluation's job type over one evaluation.
 pub fn schedule(eval: &Evaluation, state: &dyn StateView) -> Outcome {
     let job = state.job(&eval.namespace, &eval.job_id);
-    let existing = state.allocs_by_job(&eval.namespace, &eval.job_id);
-    let changes = reconcile::reconcile(job.as_ref(), &existing, state);
     let mut outcome = Outcome {
         plan: Plan { eval_id: eval.id.clone(), priority: eval.priority, job: job.clone(), ..Plan::default() },
         ..Outcome::default()
     };
+    if matches!(eval.job_type, JobType::System | JobType::Sysbatch) {
+        system::schedule_system(eval, job, state, &mut outcome);
+        return outcome;
+    }
+    let existing = state.allocs_by_job(&eval.namespace, &eval.job_id);
+    let changes = reconcile::reconcile(job.as_ref(), &existing, state);
     for stop in changes.stops {
         outcome.plan.node_update.entry(stop.node_id.clone()).or_default().push(stop);
     }

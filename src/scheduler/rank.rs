@@ -19,14 +19,20 @@ use std::sync::Arc;
 /// Resources in use and allocations of the job being placed, per node, including what this
 /// plan has already placed or stopped.
 #[derive(Default)]
-struct NodeUsage {
+pub(super) struct NodeUsage {
     used: HashMap<String, Resources>,
     collisions: HashMap<(String, String), u32>,
     ports: HashMap<String, HashSet<u16>>,
 }
 
 impl NodeUsage {
-    fn used(&mut self, node: &Node, job: &Job, stopping: &BTreeSet<String>, state: &dyn StateView) -> Resources {
+    pub(super) fn used(
+        &mut self,
+        node: &Node,
+        job: &Job,
+        stopping: &BTreeSet<String>,
+        state: &dyn StateView,
+    ) -> Resources {
         if let Some(used) = self.used.get(&node.id) {
             return *used;
         }
@@ -56,7 +62,22 @@ impl NodeUsage {
             .sum()
     }
 
-    fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
+    /// Takes an allocation the plan evicts off the node's usage.
+    pub(super) fn release(&mut self, alloc: &Allocation) {
+        if let Some(used) = self.used.get_mut(&alloc.node_id) {
+            let freed = alloc.allocated_resources.total();
+            used.cpu = used.cpu.saturating_sub(freed.cpu);
+            used.memory_mb = used.memory_mb.saturating_sub(freed.memory_mb);
+            used.disk_mb = used.disk_mb.saturating_sub(freed.disk_mb);
+        }
+        if let Some(ports) = self.ports.get_mut(&alloc.node_id) {
+            for port in &alloc.allocated_resources.shared.ports {
+                ports.remove(&port.value);
+            }
+        }
+    }
+
+    pub(super) fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
         self.used.entry(node_id.to_string()).or_default().add(demand);
         self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
         *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
@@ -222,8 +243,8 @@ fn pick_node(
         if !node_is_feasible(job, group, node, metric) {
             continue;
         }
-        let used = usage.used(node, job, stopping, state);
         if let Some(job_wide) = rules.distinct {
+            usage.used(node, job, stopping, state);
             let scope = if job_wide { None } else { Some(group.name.as_str()) };
             if usage.job_allocs_on(&node.id, scope) > 0 {
                 metric.nodes_filtered += 1;
@@ -231,25 +252,10 @@ fn pick_node(
                 continue;
             }
         }
+        let Some((assigned, after)) = room_on(node, job, group, &rules.demand, usage, stopping, state, metric) else {
+            continue;
+        };
         let capacity = node_capacity(node);
-        let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
-        let assigned = exhausted_dimension(&capacity, &used, &rules.demand)
-            .map(str::to_string)
-            .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, fastrand::u64(..)), Err);
-        let assigned = match assigned {
-            Ok(ports) => ports,
-            Err(dimension) => {
-                metric.nodes_exhausted += 1;
-                *metric.dimension_exhausted.entry(dimension).or_default() += 1;
-                *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
-                continue;
-            }
-        };
-        let after = Resources {
-            cpu: used.cpu + rules.demand.cpu,
-            memory_mb: used.memory_mb + rules.demand.memory_mb,
-            ..Resources::default()
-        };
         let collisions = usage.collisions.get(&(node.id.clone(), group.name.clone())).copied().unwrap_or(0);
         let avoid = placement.avoid_nodes.contains(&node.id);
         let score = rules.score(config, &capacity, &after, collisions, node, avoid);
@@ -268,7 +274,50 @@ fn pick_node(
     best
 }
 
-fn new_allocation(eval: &Evaluation, job: &Arc<Job>, group: &TaskGroup, index: u32, node: &Node) -> Allocation {
+/// Whether the node has room for one more allocation of the group: the ports it would get
+/// and the node's usage with it; records the exhausted dimension in `metric` otherwise.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn room_on(
+    node: &Node,
+    job: &Job,
+    group: &TaskGroup,
+    demand: &Resources,
+    usage: &mut NodeUsage,
+    stopping: &BTreeSet<String>,
+    state: &dyn StateView,
+    metric: &mut AllocMetric,
+) -> Option<(Vec<AllocatedPort>, Resources)> {
+    let used = usage.used(node, job, stopping, state);
+    let capacity = node_capacity(node);
+    let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
+    let assigned = exhausted_dimension(&capacity, &used, demand)
+        .map(str::to_string)
+        .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, fastrand::u64(..)), Err);
+    match assigned {
+        Ok(ports) => {
+            let after = Resources {
+                cpu: used.cpu + demand.cpu,
+                memory_mb: used.memory_mb + demand.memory_mb,
+                ..Resources::default()
+            };
+            Some((ports, after))
+        }
+        Err(dimension) => {
+            metric.nodes_exhausted += 1;
+            *metric.dimension_exhausted.entry(dimension).or_default() += 1;
+            *metric.class_exhausted.entry(node.node_class.clone()).or_default() += 1;
+            None
+        }
+    }
+}
+
+pub(super) fn new_allocation(
+    eval: &Evaluation,
+    job: &Arc<Job>,
+    group: &TaskGroup,
+    index: u32,
+    node: &Node,
+) -> Allocation {
     let now = now_nanos();
     Allocation {
         id: generate_id(),

@@ -37,7 +37,7 @@ pub struct Changes {
     pub followups: Vec<(i64, Arc<Allocation>)>,
 }
 
-fn stop(alloc: &Allocation, description: &str, client_status: Option<ClientStatus>) -> Allocation {
+pub(super) fn stop(alloc: &Allocation, description: &str, client_status: Option<ClientStatus>) -> Allocation {
     let mut stopped = alloc.clone();
     stopped.desired_status = DesiredStatus::Stop;
     stopped.desired_description = description.to_string();
@@ -50,13 +50,13 @@ fn stop(alloc: &Allocation, description: &str, client_status: Option<ClientStatu
 }
 
 /// Whether the allocation's node is gone or down, so the allocation is lost.
-fn on_lost_node(alloc: &Allocation, state: &dyn StateView) -> bool {
+pub(super) fn on_lost_node(alloc: &Allocation, state: &dyn StateView) -> bool {
     state.node(&alloc.node_id).is_none_or(|n| n.status == NodeStatus::Down)
 }
 
 /// Whether an allocation still fills its slot of the group: live allocations always do,
 /// finished ones do for batch jobs (they ran to the end) and for the version they ran.
-fn fills_slot(alloc: &Allocation, job: &Job) -> bool {
+pub(super) fn fills_slot(alloc: &Allocation, job: &Job) -> bool {
     if !alloc.client_status.is_terminal() {
         return true;
     }
@@ -66,7 +66,7 @@ fn fills_slot(alloc: &Allocation, job: &Job) -> bool {
 
 /// Whether the group changed in a way that needs a new allocation. A count change alone
 /// never does.
-fn group_changed(alloc: &Allocation, group: &TaskGroup) -> bool {
+pub(super) fn group_changed(alloc: &Allocation, group: &TaskGroup) -> bool {
     match alloc.job.as_ref().and_then(|j| j.task_group(&group.name)) {
         Some(old) => TaskGroup { count: group.count, ..old.clone() } != *group,
         None => true,

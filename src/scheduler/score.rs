@@ -83,8 +83,9 @@ impl SpreadCounts {
 }
 
 /// One spread's score for a node whose attribute has `value`. With targets: how far the
-/// value is below its desired share (a value without a target shares what the targets
-/// leave); evenly otherwise: how far the value is below the most used one.
+/// value stays below its desired share with this placement counted (a value without a
+/// target shares what the targets leave), negative once it would pass it; evenly
+/// otherwise: how far the value is below the most used one.
 fn spread_score(spread: &Spread, counts: Option<&HashMap<String, u32>>, value: Option<&str>, count: u32) -> f64 {
     let Some(value) = value else {
         return -1.0;
@@ -102,7 +103,7 @@ fn spread_score(spread: &Spread, counts: Option<&HashMap<String, u32>>, value: O
     if desired <= 0.0 {
         return -1.0;
     }
-    ((desired - f64::from(used)) / desired).clamp(-1.0, 1.0)
+    ((desired - f64::from(used + 1)) / desired).clamp(-1.0, 1.0)
 }
 
 #[cfg(test)]
@@ -160,9 +161,10 @@ mod tests {
         for _ in 0..7 {
             counts.add(&spreads, &node("dc1"));
         }
-        // dc1 has its 70% of 10; dc2 (the remaining 30%) has none.
-        assert_eq!(counts.score(&spreads, &node("dc1"), 10), Some(0.0));
-        assert_eq!(counts.score(&spreads, &node("dc2"), 10), Some(1.0));
+        // dc1 has its 70% of 10: one more passes it. dc2 (the remaining 30%) has none.
+        let near = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-9);
+        assert!(near(counts.score(&spreads, &node("dc1"), 10), -1.0 / 7.0));
+        assert!(near(counts.score(&spreads, &node("dc2"), 10), 2.0 / 3.0));
         assert!(counts.score(&spreads, &node("dc1"), 10) < counts.score(&spreads, &node("dc2"), 10));
     }
 

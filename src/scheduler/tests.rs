@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::structs::{
-    ClientStatus, DesiredStatus, DriverInfo, EphemeralDisk, JobType, NodeResources, NodeStatus, Resources, Task,
-    TaskGroup,
+    Affinity, ClientStatus, Constraint, DesiredStatus, DriverInfo, EphemeralDisk, JobType, NodeResources, NodeStatus,
+    Resources, SchedulerAlgorithm, Spread, SpreadTarget, Task, TaskGroup,
 };
 
 #[derive(Default)]
@@ -338,4 +338,233 @@ fn ports_are_assigned_without_collisions_and_static_ones_limit_placement() {
         assert_eq!((ports[0].label.as_str(), ports[0].value), ("admin", 9000));
         assert!((ports::MIN_DYNAMIC_PORT..=ports::MAX_DYNAMIC_PORT).contains(&ports[1].value));
     }
+}
+
+fn eval_for(job: &Job) -> Evaluation {
+    Evaluation { job_id: job.id.clone(), job_type: job.job_type, priority: job.priority, ..eval() }
+}
+
+fn run_job(world: &mut World, job: &Job) -> Outcome {
+    let outcome = schedule(&eval_for(job), world);
+    world.apply(&outcome.plan);
+    outcome
+}
+
+fn with_type(job_type: JobType, mut job: Job) -> Job {
+    job.job_type = job_type;
+    job.id = format!("{job_type:?}").to_lowercase();
+    job
+}
+
+fn set_status(world: &mut World, alloc_id: &str, status: ClientStatus, finished_at: i64) {
+    let mut alloc = (**world.allocs.iter().find(|a| a.id == alloc_id).unwrap()).clone();
+    alloc.client_status = status;
+    alloc.modify_time = finished_at;
+    world.allocs.retain(|a| a.id != alloc_id);
+    world.allocs.push(Arc::new(alloc));
+}
+
+fn node_in(id: &str, dc: &str, class: &str) -> Arc<Node> {
+    let mut n = (*node(id, 4000, 4096)).clone();
+    n.datacenter = dc.into();
+    n.node_class = class.into();
+    Arc::new(n)
+}
+
+#[test]
+fn system_job_runs_once_on_every_feasible_node_and_follows_the_nodes() {
+    let mut world = World {
+        nodes: vec![node_in("n1", "dc1", "edge"), node_in("n2", "dc1", "edge"), node_in("n3", "dc1", "core")],
+        ..World::default()
+    };
+    let mut system = with_type(JobType::System, job(1, 100, 64));
+    system.constraints.push(Constraint {
+        l_target: "${node.class}".into(),
+        r_target: "edge".into(),
+        operand: "=".into(),
+    });
+    world.jobs = vec![Arc::new(system.clone())];
+    run_job(&mut world, &system);
+    let mut on: Vec<_> = world.live().iter().map(|a| (a.node_id.clone(), a.name.clone())).collect();
+    on.sort();
+    assert_eq!(on, [("n1".to_string(), "system.app[0]".to_string()), ("n2".into(), "system.app[0]".into())]);
+
+    world.nodes.push(node_in("n4", "dc1", "edge"));
+    let outcome = run_job(&mut world, &system);
+    assert_eq!(outcome.plan.node_allocation.keys().collect::<Vec<_>>(), ["n4"], "only the new node gets work");
+    assert!(outcome.plan.node_update.is_empty());
+
+    let mut down = (*world.nodes[0]).clone();
+    down.status = NodeStatus::Down;
+    world.nodes[0] = Arc::new(down);
+    let outcome = run_job(&mut world, &system);
+    let lost = &outcome.plan.node_update["n1"][0];
+    assert_eq!(lost.client_status, ClientStatus::Lost);
+    assert!(outcome.plan.node_allocation.is_empty(), "a system allocation is not moved to another node");
+    assert_eq!(world.live().len(), 2);
+}
+
+#[test]
+fn sysbatch_runs_once_per_node_and_a_completed_run_is_not_repeated() {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)], ..World::default() };
+    let sysbatch = with_type(JobType::Sysbatch, job(1, 100, 64));
+    world.jobs = vec![Arc::new(sysbatch.clone())];
+    run_job(&mut world, &sysbatch);
+    assert_eq!(world.live().len(), 2);
+    let ids: Vec<String> = world.live().iter().map(|a| a.id.clone()).collect();
+    for id in &ids {
+        set_status(&mut world, id, ClientStatus::Complete, now_nanos());
+    }
+    let outcome = run_job(&mut world, &sysbatch);
+    assert!(outcome.plan.is_empty(), "completed sysbatch allocations stay done: {:?}", outcome.plan);
+}
+
+#[test]
+fn system_jobs_preempt_lower_priority_work_but_not_near_equals() {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
+    let mut low = job(1, 800, 512);
+    low.priority = 20;
+    world.jobs = vec![Arc::new(low.clone())];
+    run_job(&mut world, &low);
+    let victim = world.live()[0].id.clone();
+
+    let mut system = with_type(JobType::System, job(1, 500, 256));
+    system.priority = 25;
+    world.jobs.push(Arc::new(system.clone()));
+    let outcome = run_job(&mut world, &system);
+    assert!(outcome.failed_tg_allocs.contains_key("app"), "a priority 5 above does not preempt");
+    assert_eq!(world.live().len(), 1);
+
+    system.priority = 70;
+    world.jobs = vec![Arc::new(low), Arc::new(system.clone())];
+    let outcome = run_job(&mut world, &system);
+    let evicted = &outcome.plan.node_update["n1"][0];
+    assert_eq!((evicted.id.as_str(), evicted.desired_status), (victim.as_str(), DesiredStatus::Evict));
+    let placed = &outcome.plan.node_allocation["n1"][0];
+    assert_eq!(placed.preempted_allocations, std::slice::from_ref(&victim));
+    assert_eq!(evicted.preempted_by_allocation, placed.id);
+    assert!(outcome.preempted_jobs.contains(&("default".to_string(), "web".to_string())));
+    let cpu: u64 = world.live().iter().map(|a| a.allocated_resources.total().cpu).sum();
+    assert!(cpu <= 1000, "never oversubscribed: {cpu}");
+}
+
+#[test]
+fn a_failed_allocation_is_rescheduled_after_its_delay_on_another_node() {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)], ..World::default() };
+    let service = job(1, 100, 64);
+    set_job(&mut world, service.clone());
+    run(&mut world);
+    let first = world.live()[0].clone();
+
+    // Failed just now: Nomad's service default waits 30s, through a delayed evaluation.
+    set_status(&mut world, &first.id, ClientStatus::Failed, now_nanos());
+    let outcome = run_job(&mut world, &service);
+    assert!(outcome.plan.node_update.is_empty());
+    let followup = &outcome.followup_evals[0];
+    assert_eq!(followup.triggered_by, "alloc-failure");
+    let wait = followup.wait_until - now_nanos();
+    assert!(wait > 25_000_000_000 && wait <= 30_000_000_000, "due in about 30s: {wait}");
+    let annotated = world.allocs.iter().find(|a| a.id == first.id).unwrap();
+    assert_eq!(annotated.followup_eval_id, followup.id);
+    assert!(run_job(&mut world, &service).followup_evals.is_empty(), "one follow-up per failure");
+
+    // Its delay is over: replaced, away from the node it failed on.
+    set_status(&mut world, &first.id, ClientStatus::Failed, now_nanos() - 31_000_000_000);
+    let outcome = run_job(&mut world, &service);
+    assert_eq!(outcome.plan.node_update[&first.node_id][0].desired_status, DesiredStatus::Stop);
+    let replacement = outcome.plan.node_allocation.values().flatten().next().unwrap();
+    assert_ne!(replacement.node_id, first.node_id, "the node it failed on is avoided");
+    assert_eq!(replacement.previous_allocation, first.id);
+    assert_eq!(replacement.name, first.name);
+    let events = &replacement.reschedule_tracker.as_ref().unwrap().events;
+    assert_eq!((events.len(), events[0].prev_alloc_id.as_str()), (1, first.id.as_str()));
+}
+
+#[test]
+fn a_batch_allocation_that_used_its_attempts_stays_failed() {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)], ..World::default() };
+    let batch = with_type(JobType::Batch, job(1, 100, 64));
+    world.jobs = vec![Arc::new(batch.clone())];
+    run_job(&mut world, &batch);
+    let first = world.live()[0].id.clone();
+    set_status(&mut world, &first, ClientStatus::Failed, now_nanos() - 10_000_000_000);
+    let outcome = run_job(&mut world, &batch);
+    let second = outcome.plan.node_allocation.values().flatten().next().expect("one attempt allowed").clone();
+    set_status(&mut world, &second.id, ClientStatus::Failed, now_nanos() - 10_000_000_000);
+    let outcome = run_job(&mut world, &batch);
+    assert!(outcome.plan.is_empty() && outcome.followup_evals.is_empty(), "attempts used up: {:?}", outcome.plan);
+}
+
+#[test]
+fn affinities_steer_placements_to_the_preferred_nodes() {
+    let nodes = (0..10).map(|i| node_in(&format!("n{i}"), "dc1", if i % 2 == 0 { "fast" } else { "slow" })).collect();
+    let mut world = World { nodes, ..World::default() };
+    let mut service = job(4, 100, 64);
+    service.affinities.push(Affinity {
+        l_target: "${node.class}".into(),
+        r_target: "fast".into(),
+        operand: "=".into(),
+        weight: 100,
+    });
+    set_job(&mut world, service);
+    run(&mut world);
+    assert_eq!(world.live().len(), 4);
+    for alloc in world.live() {
+        let node = world.node(&alloc.node_id).unwrap();
+        assert_eq!(node.node_class, "fast", "{} went to {}", alloc.name, node.id);
+    }
+}
+
+#[test]
+fn spread_targets_divide_placements_between_datacenters() {
+    let nodes = (0..10).map(|i| node_in(&format!("n{i}"), if i < 5 { "dc1" } else { "dc2" }, "")).collect();
+    let mut world = World { nodes, ..World::default() };
+    let mut service = job(10, 100, 64);
+    service.spreads.push(Spread {
+        attribute: "${node.datacenter}".into(),
+        weight: 100,
+        spread_target: vec![
+            SpreadTarget { value: "dc1".into(), percent: 70 },
+            SpreadTarget { value: "dc2".into(), percent: 30 },
+        ],
+    });
+    set_job(&mut world, service);
+    run(&mut world);
+    let in_dc1 = world.live().iter().filter(|a| world.node(&a.node_id).unwrap().datacenter == "dc1").count();
+    assert_eq!((world.live().len(), in_dc1), (10, 7));
+}
+
+#[test]
+fn the_spread_algorithm_prefers_empty_nodes_where_binpack_fills_busy_ones() {
+    for (algorithm, expected) in [(SchedulerAlgorithm::Binpack, "n1"), (SchedulerAlgorithm::Spread, "n2")] {
+        let mut world = World { nodes: vec![node("n1", 1000, 1024), node("n2", 1000, 1024)], ..World::default() };
+        world.config.scheduler_algorithm = algorithm;
+        let mut other = job(1, 500, 512);
+        other.id = "other".into();
+        world.jobs = vec![Arc::new(other.clone())];
+        run_job(&mut world, &other);
+        let busy = world.live()[0].node_id.clone();
+        let service = job(1, 100, 64);
+        world.jobs.push(Arc::new(service.clone()));
+        run_job(&mut world, &service);
+        let placed = world.live().iter().find(|a| a.job_id == "web").unwrap().node_id.clone();
+        let expected = if expected == "n1" { busy } else { if busy == "n1" { "n2" } else { "n1" }.to_string() };
+        assert_eq!(placed, expected, "{algorithm:?}");
+    }
+}
+
+#[test]
+fn a_placement_finds_the_one_feasible_node_among_many() {
+    let mut nodes: Vec<_> = (0..1000).map(|i| node_in(&format!("n{i:04}"), "dc1", "slow")).collect();
+    nodes[617] = node_in("n0617", "dc1", "gpu");
+    let mut world = World { nodes, ..World::default() };
+    let mut service = job(1, 100, 64);
+    service.constraints.push(Constraint {
+        l_target: "${node.class}".into(),
+        r_target: "gpu".into(),
+        operand: "=".into(),
+    });
+    set_job(&mut world, service);
+    run(&mut world);
+    assert_eq!(world.live()[0].node_id, "n0617");
 }

@@ -3,6 +3,7 @@
 
 use super::command::{AllocClientUpdate, Command};
 use super::leader::{evals_for_node, unblocked_evals};
+use super::raft::RaftError;
 use super::state::{Snapshot, Table};
 use super::{Server, ServerError};
 use crate::rpc::{Request, Response};
@@ -33,6 +34,9 @@ pub struct JobDeregisterResponse {
     pub job_modify_index: u64,
     pub index: u64,
 }
+
+/// How long a node-facing call waits for this server to settle as leader.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
 
 /// The longest a blocking query may wait, as Nomad caps it.
 const MAX_BLOCKING_WAIT: Duration = Duration::from_secs(600);
@@ -101,20 +105,42 @@ impl Server {
         Ok(JobDeregisterResponse { eval_id, eval_create_index: index, job_modify_index: index, index })
     }
 
+    /// Waits (briefly) until this server leads with every earlier entry applied, so that a
+    /// decision read from the state is not taken on a state still being replayed.
+    async fn settled_leader(&self) -> Result<(), ServerError> {
+        let deadline = std::time::Instant::now() + LEADER_WAIT;
+        while !self.is_leader() {
+            if std::time::Instant::now() >= deadline {
+                return Err(RaftError::NotLeader { leader: None }.into());
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
     /// Registers a node (or refreshes it) as ready; returns the heartbeat TTL.
     pub async fn register_node(&self, mut node: Node) -> Result<Duration, ServerError> {
         if node.id.is_empty() {
             return Err(ServerError::BadRequest("node ID is required".into()));
         }
+        self.settled_leader().await?;
         node.status = NodeStatus::Ready;
         node.status_updated_at = now_nanos() / 1_000_000_000;
         if node.scheduling_eligibility.is_empty() {
             node.scheduling_eligibility = "eligible".into();
         }
-        let changed = self.state.snapshot().node(&node.id).is_none_or(|old| {
-            old.status != NodeStatus::Ready || old.node_resources != node.node_resources || old.drivers != node.drivers
-        });
+        let previous = self.state.snapshot().node(&node.id);
+        // A node that is new or back up gets evaluations for its jobs and for system jobs.
+        let arrived = previous.as_ref().is_none_or(|old| old.status != NodeStatus::Ready);
+        let changed = arrived
+            || previous.is_some_and(|old| old.node_resources != node.node_resources || old.drivers != node.drivers);
         self.proposer.propose(Command::NodeRegister { node: node.clone() }).await?;
+        if arrived {
+            let evals = evals_for_node(self, &node.id);
+            if !evals.is_empty() {
+                self.proposer.propose(Command::EvalUpsert { evals }).await?;
+            }
+        }
         if changed {
             self.retry_blocked().await?;
         }
@@ -123,6 +149,7 @@ impl Server {
 
     /// A node's heartbeat: it is alive; a node marked down comes back up.
     pub async fn heartbeat(&self, node_id: &str) -> Result<Duration, ServerError> {
+        self.settled_leader().await?;
         let node =
             self.state.snapshot().node(node_id).ok_or_else(|| ServerError::NotFound(format!("node {node_id:?}")))?;
         if node.status != NodeStatus::Ready {

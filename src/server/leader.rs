@@ -4,7 +4,7 @@
 
 use super::command::Command;
 use super::Server;
-use crate::structs::{now_nanos, trigger, EvalStatus, Evaluation, NodeStatus};
+use crate::structs::{now_nanos, trigger, EvalStatus, Evaluation, JobType, NodeStatus};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -58,15 +58,21 @@ async fn enforce_heartbeats(server: Arc<Server>) {
     }
 }
 
-/// One evaluation per job with live allocations on the node.
+/// One evaluation per job with live allocations on the node, and per system or sysbatch
+/// job (the node may now be one they should run on).
 pub fn evals_for_node(server: &Server, node_id: &str) -> Vec<Evaluation> {
     let snap = server.state.snapshot();
-    let jobs: BTreeSet<(String, String)> = snap
+    let mut jobs: BTreeSet<(String, String)> = snap
         .allocs_by_node(node_id)
         .iter()
         .filter(|a| !a.is_terminal())
         .map(|a| (a.namespace.clone(), a.job_id.clone()))
         .collect();
+    jobs.extend(
+        snap.jobs("*", "")
+            .filter(|j| matches!(j.job_type, JobType::System | JobType::Sysbatch) && !j.stop)
+            .map(|j| (j.namespace.clone(), j.id.clone())),
+    );
     jobs.into_iter()
         .filter_map(|(namespace, job_id)| snap.job(&namespace, &job_id))
         .map(|job| Evaluation { node_id: node_id.to_string(), ..Server::new_eval(&job, trigger::NODE_UPDATE) })

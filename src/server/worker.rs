@@ -5,7 +5,7 @@ use super::broker::{EvalBroker, NackOutcome};
 use super::command::Command;
 use super::planner::PlanQueue;
 use super::state::{Snapshot, StateStore, Table};
-use super::{Proposer, ServerError};
+use super::{Proposer, Server, ServerError};
 use crate::scheduler::{self, Outcome, StateView};
 use crate::structs::{
     generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node, SchedulerConfiguration,
@@ -84,6 +84,13 @@ impl Worker {
             snap = self.state.wait_for(Table::Allocs, result.refresh_index.saturating_sub(1), STATE_WAIT).await;
         }
         let mut evals = std::mem::take(&mut outcome.followup_evals);
+        let preempted = std::mem::take(&mut outcome.preempted_jobs);
+        evals.extend(
+            preempted
+                .iter()
+                .filter_map(|(namespace, job_id)| snap.job(namespace, job_id))
+                .map(|job| Server::new_eval(&job, trigger::PREEMPTION)),
+        );
         evals.extend(self.finished_evals(eval, &snap, outcome));
         self.proposer.propose(Command::EvalUpsert { evals }).await?;
         Ok(())

@@ -93,6 +93,9 @@ pub struct Allocation {
     /// The evaluation that will reschedule this failed allocation once its delay is over.
     #[serde(rename = "FollowupEvalID")]
     pub followup_eval_id: String,
+    /// Lower-priority allocations this one evicted to fit, and the one that evicted this.
+    pub preempted_allocations: Vec<String>,
+    pub preempted_by_allocation: String,
     pub create_index: u64,
     pub modify_index: u64,
     pub alloc_modify_index: u64,

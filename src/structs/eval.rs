@@ -40,6 +40,7 @@ pub mod trigger {
     pub const ALLOC_STOP: &str = "alloc-stop";
     pub const QUEUED_ALLOCS: &str = "queued-allocs";
     pub const RETRY_FAILED_ALLOC: &str = "alloc-failure";
+    pub const PREEMPTION: &str = "preemption";
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
