@@ -314,14 +314,18 @@ impl Cgroup {
         keyed_value(&memory.join(file), "oom_kill") > 0
     }
 
-    /// The cgroup's memory and CPU use so far; what a file does not offer reads as 0.
-    pub fn usage(&self) -> Usage {
+    /// The cgroup's memory and CPU use so far, `None` once it is gone; what a file does not
+    /// offer reads as 0.
+    pub fn usage(&self) -> Option<Usage> {
+        if !self.dirs.iter().all(|d| d.exists()) {
+            return None;
+        }
         let file = |name: &str| self.dirs.iter().map(|d| d.join(name)).find(|f| f.exists());
         let number = |name: &str| {
             file(name).and_then(|f| fs::read_to_string(f).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
         };
         let keyed = |name: &str, key: &str| file(name).map_or(0, |f| keyed_value(&f, key));
-        match self.version {
+        Some(match self.version {
             Version::V2 => Usage {
                 memory_bytes: number("memory.current"),
                 rss_bytes: keyed("memory.stat", "anon"),
@@ -338,7 +342,7 @@ impl Cgroup {
                 cpu_user_ns: number("cpuacct.usage_user"),
                 cpu_system_ns: number("cpuacct.usage_sys"),
             },
-        }
+        })
     }
 
     /// Kills whatever is left in the cgroup and removes its directories.

@@ -64,7 +64,7 @@ impl<L: Launcher> Driver for L {
 
     fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
         let cgroup = Cgroup::from_dirs(&check::<L>(handle)?.cgroups).ok_or(DriverError::NoStats)?;
-        let usage = cgroup.usage();
+        let usage = cgroup.usage().ok_or(DriverError::NoStats)?;
         let collected_at_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Ok(TaskStats {
             memory_bytes: usage.memory_bytes,
