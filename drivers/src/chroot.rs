@@ -65,6 +65,9 @@ pub enum ChrootError {
     /// A mount point would be made through a symbolic link in the task directory.
     #[error("{0} is a symbolic link; refusing to mount over it")]
     Symlink(PathBuf),
+    /// The allocation's shared directory, to be mounted at /alloc, is missing.
+    #[error("allocation directory {0} is not a directory")]
+    NoAllocDir(PathBuf),
     /// A path holds a NUL byte.
     #[error("{0:?} contains a NUL byte")]
     Nul(PathBuf),
@@ -160,6 +163,9 @@ impl RootFs {
         env: &ChrootEnv,
         made: &mut Vec<PathBuf>,
     ) -> Result<RootFs, ChrootError> {
+        if !alloc_dir.is_dir() {
+            return Err(ChrootError::NoAllocDir(alloc_dir.to_path_buf()));
+        }
         let mut wanted: Vec<(PathBuf, PathBuf, bool)> = Vec::new();
         for (host, inside) in &env.entries {
             if host.exists() {

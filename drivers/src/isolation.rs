@@ -6,13 +6,16 @@
 //!   the new namespaces, builds the root, forks the namespace's init and then only waits:
 //!   when the task ends it ends the same way (the same exit code, or killed by the same
 //!   signal), so the agent sees the task's own status. It ignores the signals the agent
-//!   sends to the process group; the task gets them directly.
-//! - the namespace's init (pid 1 inside). The kernel shields it from signals it has no
-//!   handler for, which is why it is not the task: the task (pid 2) then receives the
-//!   agent's SIGTERM as a plain process would, with no handler needed. The init mounts
-//!   /proc, forks the task, reaps orphans and reports the task's wait status to the child
-//!   over a pipe. When it exits the kernel kills whatever is left in the namespace.
-//! - the task, which returns from [`Isolation::enter`] and goes on to `exec`.
+//!   sends to its process group.
+//! - the namespace's init (pid 1 inside), in the same process group. It mounts /proc,
+//!   forks the task, forwards every signal the agent sends to the task's process group,
+//!   reaps orphans and reports the task's wait status to the child over a pipe. When it
+//!   exits the kernel kills whatever is left in the namespace. The kernel shields a
+//!   namespace's init from signals it has no handler for, which is why the task is not
+//!   the init: the task (pid 2) gets SIGTERM as a plain process would.
+//! - the task, which returns from [`Isolation::enter`] in a session of its own (so, as
+//!   without isolation, its main process cannot leave the group it is signalled through)
+//!   and goes on to `exec`.
 //!
 //! The first two never `exec`: they are copies of the agent and use only async-signal-safe
 //! system calls. Where the agent may (CAP_SYS_RESOURCE), both are exempt from the OOM
@@ -23,11 +26,15 @@
 use crate::chroot::{self, RootFs};
 use std::ffi::CString;
 use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The namespaces a task gets.
 const NAMESPACES: libc::c_int = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 /// The longest host name the kernel takes.
 const HOST_NAME_MAX: usize = 64;
+
+/// In the namespace's init: the task's pid, whose process group signals are forwarded to.
+static TASK: AtomicI32 = AtomicI32::new(0);
 
 /// What the child needs to isolate a task, prepared before the fork.
 pub struct Isolation {
@@ -80,20 +87,24 @@ impl Isolation {
         // The namespace's init.
         unsafe { libc::close(status_read) };
         chroot::mount_proc()?;
+        // Signals wait until the init forwards them (a namespace's init drops those it
+        // has no handler for).
+        let (all, mut unblocked) = unsafe { (full_signal_set(), std::mem::zeroed()) };
+        check(unsafe { libc::sigprocmask(libc::SIG_BLOCK, &all, &mut unblocked) })?;
         match check_pid(unsafe { libc::fork() })? {
             0 => {}
-            task_pid => init(task_pid, status_write, self.max_fd),
+            task_pid => init(task_pid, status_write, self.max_fd, &unblocked),
         }
+        check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &unblocked, std::ptr::null_mut()) })?;
+        check_pid(unsafe { libc::setsid() })?;
         set_oom_score_adj(&self.oom_score_adj)
     }
 }
 
 /// The spawned child's life once the init runs: waits for it and ends as the task ended.
 fn supervise(init: libc::pid_t, status_read: libc::c_int, max_fd: libc::c_uint) -> ! {
-    for signal in 1..32 {
-        if !matches!(signal, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD) {
-            unsafe { libc::signal(signal, libc::SIG_IGN) };
-        }
+    for signal in forwarded() {
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
     // Among them the pipe through which `Command::spawn` learns that the task exec'd.
     close_all_but(status_read, max_fd);
@@ -105,8 +116,14 @@ fn supervise(init: libc::pid_t, status_read: libc::c_int, max_fd: libc::c_uint) 
     end_like(status)
 }
 
-/// The init's life once the task runs: reaps every child, reports the task's status.
-fn init(task: libc::pid_t, status_write: libc::c_int, max_fd: libc::c_uint) -> ! {
+/// The init's life once the task runs: forwards signals to the task's process group,
+/// reaps every child, reports the task's status.
+fn init(task: libc::pid_t, status_write: libc::c_int, max_fd: libc::c_uint, unblocked: &libc::sigset_t) -> ! {
+    TASK.store(task, Ordering::SeqCst);
+    for signal in forwarded() {
+        unsafe { libc::signal(signal, forward as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, unblocked, std::ptr::null_mut()) };
     close_all_but(status_write, max_fd);
     let status = wait_for(task);
     let bytes = status.to_ne_bytes();
@@ -114,6 +131,24 @@ fn init(task: libc::pid_t, status_write: libc::c_int, max_fd: libc::c_uint) -> !
         libc::write(status_write, bytes.as_ptr().cast(), bytes.len());
         libc::_exit(0)
     }
+}
+
+/// The init's signal handler: passes the signal on to the task's process group.
+extern "C" fn forward(signal: libc::c_int) {
+    unsafe { libc::kill(-TASK.load(Ordering::SeqCst), signal) };
+}
+
+/// The signals the supervising processes ignore or forward: all but those that cannot be
+/// caught and SIGCHLD, which they wait on.
+fn forwarded() -> impl Iterator<Item = libc::c_int> {
+    (1..32).filter(|s| !matches!(*s, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD))
+}
+
+/// A set of every signal.
+unsafe fn full_signal_set() -> libc::sigset_t {
+    let mut set = std::mem::zeroed();
+    libc::sigfillset(&mut set);
+    set
 }
 
 /// Waits for `pid`, reaping any other child on the way; its wait status.

@@ -15,7 +15,7 @@ fn host_mounts_mention(path: &Path) -> bool {
 
 #[test]
 fn exec_task_has_its_own_namespaces_and_root() {
-    let script = "echo pid=$$; cat /proc/sys/kernel/hostname; id -u; ls /; ls /proc | grep -c '^[0-9]'; \
+    let script = "echo pid=$$ session=$(cut -d' ' -f6 /proc/$$/stat); cat /proc/sys/kernel/hostname; id -u; ls /; ls /proc | grep -c '^[0-9]'; \
                   pwd; echo note > /local/note; echo shared > /alloc/shared; touch /etc/rove-probe; \
                   echo done; sleep 1000";
     let task = Task::new("isolated", &["-c", script]);
@@ -23,8 +23,9 @@ fn exec_task_has_its_own_namespaces_and_root() {
     wait_for("task output", || task.stdout().ends_with("done\n"));
     let out = task.stdout();
     let lines: Vec<&str> = out.lines().collect();
-    // The namespace's init is pid 1; the task is the first process it starts.
-    assert_eq!(lines[0], "pid=2", "{out}");
+    // The namespace's init is pid 1; the task is the first process it starts, in a session
+    // of its own.
+    assert_eq!(lines[0], "pid=2 session=2", "{out}");
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(lines[1], "isolated");
     assert_ne!(lines[1], host_name.trim());
@@ -103,6 +104,12 @@ fn exit_codes_and_signals_come_through_the_namespace_init() {
     let err = EXEC.start(&task.cfg).unwrap_err();
     assert!(err.to_string().contains("/home"), "{err}");
     assert!(!task.dir.join("usr").exists(), "a failed start removes its mount points");
+
+    let mut task = Task::new("no-alloc", &[]);
+    task.cfg.alloc_dir = task.alloc.join("missing");
+    let err = EXEC.start(&task.cfg).unwrap_err();
+    assert!(matches!(err, rove_drivers::DriverError::Chroot(_)), "{err}");
+    assert!(err.to_string().contains("missing is not a directory"), "{err}");
 }
 
 #[test]
