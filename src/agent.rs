@@ -78,6 +78,9 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             meta: config.client.meta.clone(),
             servers: servers.clone(),
             raw_exec_enabled: config.raw_exec_enabled(),
+            chroot_env: config.client.chroot_env.as_ref().map_or_else(rove_drivers::ChrootEnv::default, |entries| {
+                rove_drivers::ChrootEnv::new(entries.iter().map(|(host, inside)| (host.into(), inside.into())))
+            }),
             http_addr: http_addr.clone(),
         };
         Some(Client::start(client_config).context("starting the client")?)

@@ -1,6 +1,6 @@
 //! Per-task cgroups on cgroup v2 (unified) and v1 (one directory per controller): memory
-//! limit, CPU weight, membership, OOM detection and killing every member. Kept behind this
-//! one small interface so another backend can replace it.
+//! limit, CPU weight, CPU pinning, membership, usage, OOM detection and killing every
+//! member. Kept behind this one small interface so another backend can replace it.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -13,9 +13,11 @@ const ROOT: &str = "/sys/fs/cgroup";
 /// The parent cgroup every task cgroup lives under.
 const PARENT: &str = "rove";
 /// The v2 controllers enabled for task cgroups.
-const V2_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
-/// The v1 controllers a task gets a directory in (those mounted on this machine).
-const V1_CONTROLLERS: [&str; 4] = ["memory", "cpu", "pids", "freezer"];
+const V2_CONTROLLERS: [&str; 4] = ["memory", "cpu", "cpuset", "pids"];
+/// The v1 controllers a task gets a directory in (those mounted on this machine); `cpuset`
+/// only when the task is pinned to cores. `cpuacct` may share `cpu`'s hierarchy, in which
+/// case both names lead to the same directory.
+const V1_CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "freezer"];
 /// How long to wait for a cgroup to freeze or empty before going on regardless.
 const SETTLE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(10);
@@ -51,11 +53,24 @@ pub fn detect() -> Option<Version> {
 }
 
 /// Limits for a task's cgroup; `None` leaves the resource unlimited.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub memory_bytes: Option<u64>,
     /// CPU shares in the v1 sense (Nomad's CPU MHz); converted to a weight on v2.
     pub cpu_shares: Option<u64>,
+    /// The CPUs the task is pinned to, in cpuset list syntax ("0,2").
+    pub cpus: Option<String>,
+}
+
+/// What a task's processes use, from its cgroup's accounting files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub memory_bytes: u64,
+    pub rss_bytes: u64,
+    pub cache_bytes: u64,
+    pub cpu_total_ns: u64,
+    pub cpu_user_ns: u64,
+    pub cpu_system_ns: u64,
 }
 
 /// A task's cgroup: its directories (one on v2, one per controller on v1).
@@ -119,6 +134,7 @@ impl Cgroup {
             Version::V2 => vec![Path::new(ROOT).join(PARENT).join(name)],
             Version::V1 => V1_CONTROLLERS
                 .iter()
+                .chain(limits.cpus.is_some().then_some(&"cpuset"))
                 .map(|c| Path::new(ROOT).join(c))
                 .filter(|base| base.join("cgroup.procs").exists())
                 .map(|base| base.join(PARENT).join(&name))
@@ -163,6 +179,9 @@ impl Cgroup {
     fn apply(&self, limits: &Limits) -> io::Result<()> {
         let memory = self.controller_dir("memory").ok_or_else(|| io::Error::other("no memory controller"))?;
         let cpu = self.controller_dir("cpu");
+        if let Some(cpus) = &limits.cpus {
+            self.pin(cpus)?;
+        }
         match self.version {
             Version::V2 => {
                 let max = limits.memory_bytes.map_or("max".to_string(), |b| b.to_string());
@@ -188,6 +207,26 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Restricts the cgroup to `cpus`. A v1 cpuset cgroup starts with no CPUs and no memory
+    /// nodes, and a process cannot join it until both are set, down from the parent.
+    fn pin(&self, cpus: &str) -> io::Result<()> {
+        let dir = self.controller_dir("cpuset").ok_or_else(|| io::Error::other("no cpuset controller"))?;
+        if self.version == Version::V1 {
+            let parent = dir.parent().ok_or_else(|| io::Error::other("cpuset cgroup has no parent"))?;
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let inherited = |dir: &Path| fs::read_to_string(dir.join(file)).map_err(at(&dir.join(file)));
+                if inherited(parent)?.trim().is_empty() {
+                    let root = parent.parent().ok_or_else(|| io::Error::other("cpuset parent has no parent"))?;
+                    write(&parent.join(file), inherited(root)?.trim())?;
+                }
+                if file == "cpuset.mems" {
+                    write(&dir.join(file), inherited(parent)?.trim())?;
+                }
+            }
+        }
+        write(&dir.join("cpuset.cpus"), cpus)
     }
 
     /// The directory of one v1 controller, or the v2 directory.
@@ -273,6 +312,37 @@ impl Cgroup {
             Version::V1 => "memory.oom_control",
         };
         keyed_value(&memory.join(file), "oom_kill") > 0
+    }
+
+    /// The cgroup's memory and CPU use so far, `None` once it is gone; what a file does not
+    /// offer reads as 0.
+    pub fn usage(&self) -> Option<Usage> {
+        if !self.dirs.iter().all(|d| d.exists()) {
+            return None;
+        }
+        let file = |name: &str| self.dirs.iter().map(|d| d.join(name)).find(|f| f.exists());
+        let number = |name: &str| {
+            file(name).and_then(|f| fs::read_to_string(f).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        };
+        let keyed = |name: &str, key: &str| file(name).map_or(0, |f| keyed_value(&f, key));
+        Some(match self.version {
+            Version::V2 => Usage {
+                memory_bytes: number("memory.current"),
+                rss_bytes: keyed("memory.stat", "anon"),
+                cache_bytes: keyed("memory.stat", "file"),
+                cpu_total_ns: keyed("cpu.stat", "usage_usec") * 1000,
+                cpu_user_ns: keyed("cpu.stat", "user_usec") * 1000,
+                cpu_system_ns: keyed("cpu.stat", "system_usec") * 1000,
+            },
+            Version::V1 => Usage {
+                memory_bytes: number("memory.usage_in_bytes"),
+                rss_bytes: keyed("memory.stat", "total_rss"),
+                cache_bytes: keyed("memory.stat", "total_cache"),
+                cpu_total_ns: number("cpuacct.usage"),
+                cpu_user_ns: number("cpuacct.usage_user"),
+                cpu_system_ns: number("cpuacct.usage_sys"),
+            },
+        })
     }
 
     /// Kills whatever is left in the cgroup and removes its directories.

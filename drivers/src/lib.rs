@@ -1,5 +1,6 @@
-//! Task drivers for rove: the `Driver` trait and its types, `raw_exec` (plain processes)
-//! and `exec` (processes in their own cgroup, as an unprivileged user).
+//! Task drivers for rove: the `Driver` trait and its types, `raw_exec` (plain processes),
+//! `exec` (processes in their own cgroup, namespaces and root filesystem, as an
+//! unprivileged user) and `java` (a JVM, isolated as exec isolates).
 //!
 //! Drivers know nothing of servers, jobs or Raft: they get a driver-level task config.
 //! The trait is synchronous; callers run `wait` and `stop` on blocking threads.
@@ -11,12 +12,18 @@
 #![warn(missing_docs)]
 
 mod cgroup;
+mod chroot;
 mod exec;
+mod isolation;
+mod java;
 mod process;
 mod raw_exec;
+mod settings;
 mod signal;
 
+pub use chroot::{ChrootEnv, ChrootError};
 pub use exec::ExecDriver;
+pub use java::JavaDriver;
 pub use raw_exec::RawExecDriver;
 
 use serde::{Deserialize, Serialize};
@@ -33,8 +40,11 @@ pub struct TaskConfig {
     pub name: String,
     /// The allocation the task belongs to.
     pub alloc_id: String,
-    /// The task's working directory; it exists.
+    /// The task's working directory; it exists. Drivers with their own root filesystem
+    /// make it the root, so its `local`, `secrets` and `tmp` are `/local`, `/secrets`, `/tmp`.
     pub task_dir: PathBuf,
+    /// The allocation's shared directory (`alloc/`), `/alloc` in a task's own root.
+    pub alloc_dir: PathBuf,
     /// The whole environment; nothing of the agent's is inherited.
     pub env: BTreeMap<String, String>,
     /// The driver-specific `config` block.
@@ -50,7 +60,7 @@ pub struct TaskConfig {
 }
 
 /// A task's resources, as job files give them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     /// CPU in MHz, used as the task's CPU shares (0 = no weight set).
     pub cpu_mhz: u64,
@@ -58,6 +68,8 @@ pub struct Resources {
     pub memory_mb: u64,
     /// The hard memory limit when set (0 = unset: `memory_mb` is the limit).
     pub memory_max_mb: u64,
+    /// The CPUs (by id) the task is pinned to; empty = not pinned.
+    pub cores: Vec<u32>,
 }
 
 /// A driver's health on this machine.
@@ -85,6 +97,33 @@ pub struct TaskHandle {
     pub cgroups: Vec<PathBuf>,
     /// When the task was started, in milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
+    /// The task's root directory (its task directory) when it has its own root filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// The mount points the driver made in `root`, parents first; `destroy` removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<PathBuf>,
+}
+
+/// What a task's processes use, read from its cgroup. Totals since the task started: the
+/// CPU share over an interval is the difference of two readings' `cpu_total_ns` divided
+/// by the difference of their `collected_at_unix_ns`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskStats {
+    /// Memory charged to the task, page cache included.
+    pub memory_bytes: u64,
+    /// Anonymous memory (the resident set less file pages).
+    pub memory_rss_bytes: u64,
+    /// Page cache.
+    pub memory_cache_bytes: u64,
+    /// CPU time used, in nanoseconds.
+    pub cpu_total_ns: u64,
+    /// CPU time in user mode, in nanoseconds (0 where the kernel does not say).
+    pub cpu_user_ns: u64,
+    /// CPU time in the kernel, in nanoseconds (0 where the kernel does not say).
+    pub cpu_system_ns: u64,
+    /// When the reading was taken, in nanoseconds since the Unix epoch.
+    pub collected_at_unix_ns: u64,
 }
 
 /// How a task ended.
@@ -143,6 +182,15 @@ pub enum DriverError {
     /// The task could not be signalled.
     #[error("signalling the task: {0}")]
     Signal(String),
+    /// The task's root filesystem could not be prepared.
+    #[error("task root: {0}")]
+    Chroot(#[from] ChrootError),
+    /// The driver cannot run tasks on this machine.
+    #[error("driver unavailable: {0}")]
+    Unavailable(String),
+    /// The task has no cgroup to read its usage from, or the driver cannot read usage.
+    #[error("no usage statistics for this task")]
+    NoStats,
 }
 
 /// A way of running tasks. Synchronous: callers run it on blocking threads.
@@ -157,13 +205,20 @@ pub trait Driver: Send + Sync {
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError>;
     /// Sends `signal` (empty: SIGTERM); after `timeout`, kills every process of the task.
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError>;
-    /// Kills what is left of the task and releases its cgroup.
+    /// Kills what is left of the task and releases its cgroup and root filesystem.
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError>;
+    /// The task's resource usage so far; drivers that cannot measure it say so.
+    fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
+        let _ = handle;
+        Err(DriverError::NoStats)
+    }
 }
 
-/// The drivers this agent offers; raw_exec only when the agent config enables it.
-pub fn all_drivers(raw_exec_enabled: bool) -> Vec<Box<dyn Driver>> {
-    let mut drivers: Vec<Box<dyn Driver>> = vec![Box::new(ExecDriver)];
+/// The drivers this agent offers; raw_exec only when the agent config enables it. Tasks of
+/// exec and java see the host paths of `chroot_env`.
+pub fn all_drivers(raw_exec_enabled: bool, chroot_env: ChrootEnv) -> Vec<Box<dyn Driver>> {
+    let mut drivers: Vec<Box<dyn Driver>> =
+        vec![Box::new(ExecDriver::new(chroot_env.clone())), Box::new(JavaDriver::new(chroot_env))];
     if raw_exec_enabled {
         drivers.push(Box::new(RawExecDriver));
     }
@@ -175,6 +230,7 @@ pub fn all_drivers(raw_exec_enabled: bool) -> Vec<Box<dyn Driver>> {
 pub fn validate_config(driver: &str, config: &serde_json::Value) -> Result<(), DriverError> {
     match driver {
         "exec" | "raw_exec" => process::CommandConfig::parse(config).map(|_| ()),
+        "java" => java::JavaConfig::parse(config).map(|_| ()),
         _ => Ok(()),
     }
 }

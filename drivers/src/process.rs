@@ -1,10 +1,12 @@
-//! Launching and supervising a task's process tree, shared by exec and raw_exec: a new
-//! session, an optional cgroup joined before `exec` (so no child escapes it), an optional
-//! drop to an unprivileged user, and waiting, signalling and killing by process group and
-//! cgroup.
+//! Launching and supervising a task's process tree, shared by exec, java and raw_exec: a
+//! new session, an optional cgroup joined before `exec` (so no child escapes it), optional
+//! namespaces and root filesystem, an optional drop to an unprivileged user, and waiting,
+//! signalling and killing by process group and cgroup.
 
 use crate::cgroup::Cgroup;
-use crate::{signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle};
+use crate::isolation::Isolation;
+use crate::settings::Settings;
+use crate::{chroot, signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle, TaskStats};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -19,8 +21,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// What a process driver sets up before starting a task.
 pub struct Prepared {
+    pub command: CommandConfig,
     pub cgroup: Option<Cgroup>,
     pub identity: Option<Identity>,
+    pub isolation: Option<Isolation>,
 }
 
 /// A driver that runs the task's command as a process: it only decides how the process is
@@ -28,6 +32,8 @@ pub struct Prepared {
 pub trait Launcher: Send + Sync {
     const NAME: &'static str;
     fn health(&self) -> DriverInfo;
+    /// Parses the task's config and sets up its confinement; nothing is left behind when
+    /// this fails.
     fn prepare(&self, cfg: &TaskConfig) -> Result<Prepared, DriverError>;
 }
 
@@ -41,13 +47,7 @@ impl<L: Launcher> Driver for L {
     }
 
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
-        let command = CommandConfig::parse(&cfg.config)?;
-        let Prepared { cgroup, identity } = self.prepare(cfg)?;
-        spawn(L::NAME, cfg, &command, cgroup.as_ref(), identity).inspect_err(|_| {
-            if let Some(cgroup) = &cgroup {
-                let _ = cgroup.destroy();
-            }
-        })
+        spawn(L::NAME, cfg, self.prepare(cfg)?)
     }
 
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError> {
@@ -60,6 +60,21 @@ impl<L: Launcher> Driver for L {
 
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError> {
         destroy(check::<L>(handle)?)
+    }
+
+    fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
+        let cgroup = Cgroup::from_dirs(&check::<L>(handle)?.cgroups).ok_or(DriverError::NoStats)?;
+        let usage = cgroup.usage().ok_or(DriverError::NoStats)?;
+        let collected_at_unix_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Ok(TaskStats {
+            memory_bytes: usage.memory_bytes,
+            memory_rss_bytes: usage.rss_bytes,
+            memory_cache_bytes: usage.cache_bytes,
+            cpu_total_ns: usage.cpu_total_ns,
+            cpu_user_ns: usage.cpu_user_ns,
+            cpu_system_ns: usage.cpu_system_ns,
+            collected_at_unix_ns,
+        })
     }
 }
 
@@ -83,27 +98,8 @@ pub struct CommandConfig {
 
 impl CommandConfig {
     pub fn parse(config: &serde_json::Value) -> Result<CommandConfig, DriverError> {
-        let err = |m: String| DriverError::Config(m);
-        let map = config.as_object().ok_or_else(|| err("expected a block of settings".into()))?;
-        if let Some(unknown) = map.keys().find(|k| !matches!(k.as_str(), "command" | "args")) {
-            return Err(err(format!("unknown setting {unknown:?} (this driver takes \"command\" and \"args\")")));
-        }
-        let command = match map.get("command") {
-            Some(serde_json::Value::String(c)) if !c.is_empty() => c.clone(),
-            Some(other) if !other.is_string() => return Err(err(format!("\"command\" must be a string, got {other}"))),
-            _ => return Err(err("missing required field \"command\"".into())),
-        };
-        let args = match map.get("args") {
-            None => Vec::new(),
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .map(|a| {
-                    a.as_str().map(str::to_string).ok_or_else(|| err(format!("\"args\" must be strings, got {a}")))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => return Err(err(format!("\"args\" must be a list of strings, got {other}"))),
-        };
-        Ok(CommandConfig { command, args })
+        let settings = Settings::new(config, &["command", "args"])?;
+        Ok(CommandConfig { command: settings.required("command")?, args: settings.strings("args")? })
     }
 }
 
@@ -128,14 +124,34 @@ impl Identity {
     }
 }
 
-/// Starts the task's command in a new session, inside `cgroup` and as `identity` if given.
-fn spawn(
-    driver: &str,
+/// Starts the task's command in a new session, inside its cgroup, namespaces and root, and
+/// as its user, as far as `prepared` has them. What was prepared is released if it fails.
+fn spawn(driver: &str, cfg: &TaskConfig, prepared: Prepared) -> Result<TaskHandle, DriverError> {
+    let Prepared { command, cgroup, identity, isolation } = prepared;
+    let mut handle = TaskHandle {
+        driver: driver.to_string(),
+        pid: 0,
+        cgroups: cgroup.as_ref().map(|c| c.dirs().to_vec()).unwrap_or_default(),
+        started_at_unix_ms: 0,
+        root: isolation.as_ref().map(|_| cfg.task_dir.clone()),
+        mount_points: isolation.as_ref().map(|i| i.rootfs().mount_points().to_vec()).unwrap_or_default(),
+    };
+    let child = fork_exec(cfg, &command, cgroup.as_ref(), identity, isolation).inspect_err(|_| {
+        let _ = release(&handle);
+    })?;
+    handle.pid = child.id() as i32;
+    handle.started_at_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Ok(handle)
+}
+
+/// Forks the task's process, which confines itself before it execs the command.
+fn fork_exec(
     cfg: &TaskConfig,
     command: &CommandConfig,
     cgroup: Option<&Cgroup>,
     identity: Option<Identity>,
-) -> Result<TaskHandle, DriverError> {
+    isolation: Option<Isolation>,
+) -> Result<std::process::Child, DriverError> {
     let open_log = |path: &std::path::Path| {
         OpenOptions::new()
             .create(true)
@@ -160,7 +176,8 @@ fn spawn(
         cmd.env("PATH", DEFAULT_PATH);
     }
     // SAFETY: the closure only makes async-signal-safe system calls (setsid, write,
-    // setgroups, setgid, setuid) on memory prepared before the fork.
+    // setgroups, setgid, setuid and those of `Isolation::enter`) on memory prepared before
+    // the fork.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
@@ -170,6 +187,9 @@ fn spawn(
                 if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            if let Some(isolation) = &isolation {
+                isolation.enter()?;
             }
             if let Some(id) = &identity {
                 if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
@@ -182,15 +202,9 @@ fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|source| DriverError::Start { command: command.command.clone(), source })?;
+    let child = cmd.spawn().map_err(|source| DriverError::Start { command: command.command.clone(), source });
     drop(procs);
-    let started_at_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Ok(TaskHandle {
-        driver: driver.to_string(),
-        pid: child.id() as i32,
-        cgroups: cgroup.map(|c| c.dirs().to_vec()).unwrap_or_default(),
-        started_at_unix_ms,
-    })
+    child
 }
 
 /// Waits for the task's main process and reports how it ended.
@@ -254,13 +268,20 @@ fn kill_tree(handle: &TaskHandle) {
     }
 }
 
-/// Kills what is left of the task and removes its cgroup.
+/// Kills what is left of the task, removes its cgroup and then its root's mount points
+/// (whose mounts went with the task's mount namespace, i.e. with its last process).
 fn destroy(handle: &TaskHandle) -> Result<(), DriverError> {
-    match Cgroup::from_dirs(&handle.cgroups) {
-        Some(cgroup) => cgroup.destroy().map_err(DriverError::Cgroup),
-        None => {
-            kill_tree(handle);
-            Ok(())
-        }
+    if handle.cgroups.is_empty() {
+        kill_tree(handle);
     }
+    release(handle)
+}
+
+/// Removes the task's cgroup (killing what is left in it) and its root's mount points.
+fn release(handle: &TaskHandle) -> Result<(), DriverError> {
+    let result = Cgroup::from_dirs(&handle.cgroups).map_or(Ok(()), |c| c.destroy().map_err(DriverError::Cgroup));
+    if let Some(root) = &handle.root {
+        chroot::remove_mount_points(root, &handle.mount_points);
+    }
+    result
 }

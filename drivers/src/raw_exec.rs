@@ -4,7 +4,7 @@
 //! process group; without cgroups, stopping kills the process group.
 
 use crate::cgroup::{self, Cgroup, Limits};
-use crate::process::{Identity, Launcher, Prepared};
+use crate::process::{CommandConfig, Identity, Launcher, Prepared};
 use crate::{DriverError, DriverInfo, TaskConfig};
 
 /// The `raw_exec` driver. Always healthy; whether it is offered is the agent's choice.
@@ -18,6 +18,7 @@ impl Launcher for RawExecDriver {
     }
 
     fn prepare(&self, cfg: &TaskConfig) -> Result<Prepared, DriverError> {
+        let command = CommandConfig::parse(&cfg.config)?;
         let identity = cfg.user.as_deref().map(Identity::lookup).transpose()?;
         let cgroup = match cgroup::detect() {
             Some(version) if nix::unistd::geteuid().is_root() => Cgroup::create(version, &cfg.id, &Limits::default())
@@ -25,6 +26,6 @@ impl Launcher for RawExecDriver {
                 .ok(),
             _ => None,
         };
-        Ok(Prepared { cgroup, identity })
+        Ok(Prepared { command, cgroup, identity, isolation: None })
     }
 }

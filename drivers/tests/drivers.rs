@@ -1,89 +1,10 @@
 //! Driver tests with real processes and real cgroups (run as root).
 
-use rove_drivers::{Driver, DriverError, ExecDriver, ExitResult, RawExecDriver, Resources, TaskConfig, TaskHandle};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{alive, cgroup_exists, children, session, wait_for, wait_in_background, Task, EXEC};
+use rove_drivers::{ChrootEnv, Driver, DriverError, RawExecDriver, TaskHandle};
 use std::time::{Duration, Instant};
-
-struct Task {
-    dir: PathBuf,
-    cfg: TaskConfig,
-}
-
-impl Task {
-    fn new(name: &str, args: &[&str]) -> Task {
-        let id = format!("{name}-{}-{}", std::process::id(), fastrand::u32(..));
-        let dir = std::env::temp_dir().join(format!("rove-driver-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-        let mut env = BTreeMap::new();
-        env.insert("GREETING".to_string(), "hello".to_string());
-        let cfg = TaskConfig {
-            id: id.clone(),
-            name: name.into(),
-            alloc_id: id,
-            task_dir: dir.clone(),
-            env,
-            config: serde_json::json!({ "command": "/bin/sh", "args": args }),
-            user: None,
-            resources: Resources { cpu_mhz: 100, memory_mb: 64, memory_max_mb: 0 },
-            stdout_path: dir.join("stdout"),
-            stderr_path: dir.join("stderr"),
-        };
-        Task { dir, cfg }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true))
-        .unwrap_or(false)
-}
-
-/// The pids of `sleep` processes whose parent is `pid`.
-fn children(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep"))
-        .collect()
-}
-
-/// The session a process belongs to.
-fn session(pid: i32) -> i32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    stat.rsplit_once(')').unwrap().1.split_whitespace().nth(3).unwrap().parse().unwrap()
-}
-
-/// Whether any task cgroup directory named `id` exists.
-fn cgroup_exists(id: &str) -> bool {
-    ["/sys/fs/cgroup/rove", "/sys/fs/cgroup/memory/rove"].iter().any(|p| Path::new(p).join(id).exists())
-}
-
-/// Runs `wait` on another thread, as the agent does.
-fn wait_in_background(driver: &'static dyn Driver, handle: &TaskHandle) -> std::thread::JoinHandle<ExitResult> {
-    let handle = handle.clone();
-    std::thread::spawn(move || driver.wait(&handle).unwrap())
-}
 
 #[test]
 fn raw_exec_reports_exit_code_output_and_environment() {
@@ -119,9 +40,10 @@ fn stop_kills_the_whole_process_tree_even_children_that_left_the_session() {
 fn exec_runs_as_nobody_in_its_cgroup_with_the_memory_limit() {
     let mut task = Task::new("exec", &["-c", "id -u; pwd; cat /proc/self/cgroup > cgroups; sleep 1000"]);
     task.cfg.resources.memory_max_mb = 96;
-    let handle = ExecDriver.start(&task.cfg).unwrap();
+    let handle = EXEC.start(&task.cfg).unwrap();
     wait_for("task output", || task.stdout().lines().count() >= 2);
-    assert_eq!(task.stdout(), format!("65534\n{}\n", task.dir.display()));
+    // The task directory is the task's root and working directory.
+    assert_eq!(task.stdout(), "65534\n/\n");
     let dir = &handle.cgroups[0];
     let limit_file = ["memory.max", "memory.limit_in_bytes"].iter().map(|f| dir.join(f)).find(|p| p.exists()).unwrap();
     let limit: u64 = std::fs::read_to_string(limit_file).unwrap().trim().parse().unwrap();
@@ -140,10 +62,10 @@ fn exec_runs_as_nobody_in_its_cgroup_with_the_memory_limit() {
     let own = listing();
     assert!(own.contains("/rove/"), "the task's own view of its cgroup: {own}");
 
-    let waiter = wait_in_background(&ExecDriver, &handle);
-    ExecDriver.stop(&handle, "", Duration::from_secs(2)).unwrap();
+    let waiter = wait_in_background(&*EXEC, &handle);
+    EXEC.stop(&handle, "", Duration::from_secs(2)).unwrap();
     waiter.join().unwrap();
-    ExecDriver.destroy(&handle).unwrap();
+    EXEC.destroy(&handle).unwrap();
     assert!(handle.cgroups.iter().all(|d| !d.exists()), "cgroup removed after destroy");
 }
 
@@ -151,9 +73,9 @@ fn exec_runs_as_nobody_in_its_cgroup_with_the_memory_limit() {
 fn exec_reports_oom_kills() {
     let mut task = Task::new("oom", &["-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"]);
     task.cfg.resources.memory_mb = 16;
-    let handle = ExecDriver.start(&task.cfg).unwrap();
-    let exit = ExecDriver.wait(&handle).unwrap();
-    ExecDriver.destroy(&handle).unwrap();
+    let handle = EXEC.start(&task.cfg).unwrap();
+    let exit = EXEC.wait(&handle).unwrap();
+    EXEC.destroy(&handle).unwrap();
     assert!(exit.oom_killed, "expected an OOM kill, got {exit:?}");
     assert_eq!(exit.signal, 9);
 }
@@ -162,24 +84,24 @@ fn exec_reports_oom_kills() {
 fn stop_honours_a_trap_then_kills_after_the_timeout() {
     let loop_forever = "echo ready; while true; do sleep 0.1; done";
     let graceful = Task::new("trap", &["-c", &format!("trap 'echo bye; exit 0' TERM; {loop_forever}")]);
-    let handle = ExecDriver.start(&graceful.cfg).unwrap();
+    let handle = EXEC.start(&graceful.cfg).unwrap();
     wait_for("trap set", || graceful.stdout() == "ready\n");
-    let waiter = wait_in_background(&ExecDriver, &handle);
-    ExecDriver.stop(&handle, "SIGTERM", Duration::from_secs(5)).unwrap();
+    let waiter = wait_in_background(&*EXEC, &handle);
+    EXEC.stop(&handle, "SIGTERM", Duration::from_secs(5)).unwrap();
     let exit = waiter.join().unwrap();
     assert_eq!((exit.exit_code, exit.signal), (0, 0), "{exit:?}");
     assert_eq!(graceful.stdout(), "ready\nbye\n");
-    ExecDriver.destroy(&handle).unwrap();
+    EXEC.destroy(&handle).unwrap();
 
     let stubborn = Task::new("stubborn", &["-c", &format!("trap '' TERM; {loop_forever}")]);
-    let handle = ExecDriver.start(&stubborn.cfg).unwrap();
+    let handle = EXEC.start(&stubborn.cfg).unwrap();
     wait_for("trap set", || stubborn.stdout() == "ready\n");
-    let waiter = wait_in_background(&ExecDriver, &handle);
+    let waiter = wait_in_background(&*EXEC, &handle);
     let started = Instant::now();
-    ExecDriver.stop(&handle, "SIGTERM", Duration::from_millis(500)).unwrap();
+    EXEC.stop(&handle, "SIGTERM", Duration::from_millis(500)).unwrap();
     assert_eq!(waiter.join().unwrap().signal, 9, "killed after the timeout");
     assert!(started.elapsed() >= Duration::from_millis(500));
-    ExecDriver.destroy(&handle).unwrap();
+    EXEC.destroy(&handle).unwrap();
     assert!(!cgroup_exists(&stubborn.cfg.id));
 }
 
@@ -187,7 +109,7 @@ fn stop_honours_a_trap_then_kills_after_the_timeout() {
 fn bad_config_and_unknown_users_are_clear_errors() {
     let mut task = Task::new("bad", &[]);
     task.cfg.user = Some("no-such-user-here".into());
-    let err = ExecDriver.start(&task.cfg).unwrap_err();
+    let err = EXEC.start(&task.cfg).unwrap_err();
     assert!(matches!(err, DriverError::UnknownUser(_)), "{err}");
     assert_eq!(err.to_string(), "user \"no-such-user-here\" not found");
     let err = rove_drivers::validate_config("exec", &serde_json::json!({ "args": ["x"] })).unwrap_err();
@@ -198,7 +120,7 @@ fn bad_config_and_unknown_users_are_clear_errors() {
 
     task.cfg.user = None;
     task.cfg.config = serde_json::json!({ "args": ["x"] });
-    let err = ExecDriver.start(&task.cfg).unwrap_err();
+    let err = EXEC.start(&task.cfg).unwrap_err();
     assert_eq!(err.to_string(), "config: missing required field \"command\"");
 
     task.cfg.config = serde_json::json!({ "command": "/no/such/program" });
@@ -207,20 +129,27 @@ fn bad_config_and_unknown_users_are_clear_errors() {
     assert!(err.to_string().contains("/no/such/program"), "{err}");
     assert!(!cgroup_exists(&task.cfg.id), "a failed start leaves no cgroup behind");
 
-    let bogus = TaskHandle { driver: "raw_exec".into(), pid: 0, cgroups: Vec::new(), started_at_unix_ms: 0 };
+    let bogus = TaskHandle {
+        driver: "raw_exec".into(),
+        pid: 0,
+        cgroups: Vec::new(),
+        started_at_unix_ms: 0,
+        root: None,
+        mount_points: Vec::new(),
+    };
     let err = RawExecDriver.stop(&bogus, "", Duration::ZERO).unwrap_err();
     assert!(matches!(err, DriverError::InvalidHandle(_)), "{err}");
-    assert!(ExecDriver.destroy(&TaskHandle { pid: 12345, ..bogus }).is_err(), "a raw_exec handle given to exec");
+    assert!(EXEC.destroy(&TaskHandle { pid: 12345, ..bogus }).is_err(), "a raw_exec handle given to exec");
 }
 
 #[test]
 fn fingerprints_report_health() {
-    let exec = ExecDriver.fingerprint();
+    let exec = EXEC.fingerprint();
     assert!(exec.detected && exec.healthy, "{exec:?}");
     assert!(exec.attributes.contains_key("cgroup.version"));
     assert!(RawExecDriver.fingerprint().healthy);
-    let names: Vec<&str> = rove_drivers::all_drivers(false).iter().map(|d| d.name()).collect();
-    assert_eq!(names, ["exec"], "raw_exec is off unless enabled");
-    let enabled: Vec<&str> = rove_drivers::all_drivers(true).iter().map(|d| d.name()).collect();
-    assert_eq!(enabled, ["exec", "raw_exec"]);
+    let names: Vec<&str> = rove_drivers::all_drivers(false, ChrootEnv::default()).iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["exec", "java"], "raw_exec is off unless enabled");
+    let enabled: Vec<&str> = rove_drivers::all_drivers(true, ChrootEnv::default()).iter().map(|d| d.name()).collect();
+    assert_eq!(enabled, ["exec", "java", "raw_exec"]);
 }

@@ -189,6 +189,7 @@ fn task_spec(
             name: task.name.clone(),
             alloc_id: alloc.id.clone(),
             task_dir,
+            alloc_dir: dir.root.join("alloc"),
             env: task_env,
             config,
             user: (!task.user.is_empty()).then(|| task.user.clone()),
@@ -196,6 +197,8 @@ fn task_spec(
                 cpu_mhz: task.resources.cpu,
                 memory_mb: task.resources.memory_mb,
                 memory_max_mb: task.resources.memory_max_mb,
+                // The first `cores` CPUs; choosing among the node's free cores is the scheduler's.
+                cores: (0..task.resources.cores).collect(),
             },
             stdout_path: dir.log_path(&task.name, "stdout"),
             stderr_path: dir.log_path(&task.name, "stderr"),

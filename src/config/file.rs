@@ -30,8 +30,8 @@ const SERVER: Schema = Schema {
     unsupported: &[],
 };
 const CLIENT: Schema = Schema {
-    attributes: &["enabled", "servers", "node_class", "node_pool"],
-    blocks: &["meta"],
+    attributes: &["enabled", "servers", "node_class", "node_pool", "chroot_env"],
+    blocks: &["meta", "chroot_env"],
     homes: HOMES,
     unsupported: &[],
 };
@@ -113,6 +113,11 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         config.node_pool = d.string(&client, "node_pool").or(config.node_pool);
         for meta in client.blocks("meta") {
             config.meta.extend(d.string_map(&client.child(meta)));
+        }
+        // `chroot_env = { "/host/path" = "/path/in/task" }` replaces the default set as a
+        // whole, as in Nomad.
+        if client.blocks("chroot_env").next().is_some() || client.attr("chroot_env").is_some() {
+            config.chroot_env = Some(d.map_named(&client, "chroot_env"));
         }
     }
     for block in top.blocks("plugin") {

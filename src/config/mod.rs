@@ -49,6 +49,9 @@ pub struct ClientSection {
     pub node_class: String,
     pub node_pool: String,
     pub meta: BTreeMap<String, String>,
+    /// `chroot_env { "/host/path" = "/path/in/task" }`: what exec and java tasks see of the
+    /// host; `None` keeps Nomad's default set.
+    pub chroot_env: Option<BTreeMap<String, String>>,
 }
 
 impl AgentConfig {
@@ -78,6 +81,7 @@ pub struct PartialConfig {
     pub node_class: Option<String>,
     pub node_pool: Option<String>,
     pub meta: BTreeMap<String, String>,
+    pub chroot_env: Option<BTreeMap<String, String>>,
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -121,7 +125,8 @@ impl PartialConfig {
             client_enabled,
             servers,
             node_class,
-            node_pool
+            node_pool,
+            chroot_env
         );
         self.meta.extend(other.meta);
         self.plugins.extend(other.plugins);
@@ -154,6 +159,7 @@ impl PartialConfig {
                 node_class: self.node_class.unwrap_or_default(),
                 node_pool: self.node_pool.unwrap_or_else(|| "default".into()),
                 meta: self.meta,
+                chroot_env: self.chroot_env,
             },
             plugins: self.plugins,
         }

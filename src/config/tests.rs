@@ -24,6 +24,15 @@ fn shipped_examples_parse() {
 }
 
 #[test]
+fn chroot_env_replaces_the_default_set() {
+    assert_eq!(parse("client { enabled = true }", Path::new("a.hcl")).unwrap().resolve().client.chroot_env, None);
+    let src = "client {\n  chroot_env = {\n    \"/usr\" = \"/usr\"\n    \"/opt/jdk\" = \"/jdk\"\n  }\n}";
+    let config = parse(src, Path::new("a.hcl")).unwrap().resolve();
+    let expected = [("/opt/jdk", "/jdk"), ("/usr", "/usr")].map(|(h, i)| (h.to_string(), i.to_string()));
+    assert_eq!(config.client.chroot_env, Some(expected.into()));
+}
+
+#[test]
 fn later_sources_win_only_for_what_they_set() {
     let mut merged = PartialConfig::dev();
     merged.merge(parse("region = \"eu\"\nports { http = 5646 }", Path::new("a.hcl")).unwrap());
