@@ -78,6 +78,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             meta: config.client.meta.clone(),
             servers: servers.clone(),
             raw_exec_enabled: config.raw_exec_enabled(),
+            docker: config.docker_options(),
             http_addr: http_addr.clone(),
         };
         Some(Client::start(client_config).context("starting the client")?)

@@ -1,5 +1,6 @@
-//! Task drivers for rove: the `Driver` trait and its types, `raw_exec` (plain processes)
-//! and `exec` (processes in their own cgroup, as an unprivileged user).
+//! Task drivers for rove: the `Driver` trait and its types, `raw_exec` (plain processes),
+//! `exec` (processes in their own cgroup, as an unprivileged user) and `docker`
+//! (containers of the local Docker Engine).
 //!
 //! Drivers know nothing of servers, jobs or Raft: they get a driver-level task config.
 //! The trait is synchronous; callers run `wait` and `stop` on blocking threads.
@@ -11,11 +12,13 @@
 #![warn(missing_docs)]
 
 mod cgroup;
+mod docker;
 mod exec;
 mod process;
 mod raw_exec;
 mod signal;
 
+pub use docker::{DockerDriver, DockerOptions, EngineError};
 pub use exec::ExecDriver;
 pub use raw_exec::RawExecDriver;
 
@@ -79,12 +82,20 @@ pub struct DriverInfo {
 pub struct TaskHandle {
     /// The name of the driver that started the task.
     pub driver: String,
-    /// The task's main process; also its process group and session id.
+    /// The task's main process; also its process group and session id. For docker, the
+    /// container's main process as the host sees it (informational).
     pub pid: i32,
     /// The task's cgroup directories (one on cgroup v2, one per controller on v1).
     pub cgroups: Vec<PathBuf>,
     /// When the task was started, in milliseconds since the Unix epoch.
     pub started_at_unix_ms: u64,
+    /// The docker driver's container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// The task's stdout and stderr files, for drivers that copy the task's output there
+    /// themselves (docker) and resume copying after an agent restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_paths: Option<(PathBuf, PathBuf)>,
 }
 
 /// How a task ended.
@@ -143,11 +154,30 @@ pub enum DriverError {
     /// The task could not be signalled.
     #[error("signalling the task: {0}")]
     Signal(String),
+    /// The docker engine refused or failed a request.
+    #[error("docker: {0}")]
+    Docker(#[from] EngineError),
+    /// The task's image is not on the engine and could not be pulled.
+    #[error("image {image:?} is not available: {source}")]
+    Image {
+        /// The image as configured.
+        image: String,
+        /// What the engine said.
+        source: EngineError,
+    },
+    /// The task's image tarball (`load`) could not be loaded.
+    #[error("loading image tarball {path}: {source}")]
+    Load {
+        /// The tarball.
+        path: PathBuf,
+        /// What went wrong.
+        source: EngineError,
+    },
 }
 
 /// A way of running tasks. Synchronous: callers run it on blocking threads.
 pub trait Driver: Send + Sync {
-    /// The name job files use for this driver (`exec`, `raw_exec`).
+    /// The name job files use for this driver (`exec`, `raw_exec`, `docker`).
     fn name(&self) -> &'static str;
     /// Whether the driver works on this machine, and facts about it.
     fn fingerprint(&self) -> DriverInfo;
@@ -161,12 +191,14 @@ pub trait Driver: Send + Sync {
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError>;
 }
 
-/// The drivers this agent offers; raw_exec only when the agent config enables it.
-pub fn all_drivers(raw_exec_enabled: bool) -> Vec<Box<dyn Driver>> {
+/// The drivers this agent offers; raw_exec only when the agent config enables it; docker
+/// always (its fingerprint says whether an engine answers at `docker.endpoint`).
+pub fn all_drivers(raw_exec_enabled: bool, docker: &DockerOptions) -> Vec<Box<dyn Driver>> {
     let mut drivers: Vec<Box<dyn Driver>> = vec![Box::new(ExecDriver)];
     if raw_exec_enabled {
         drivers.push(Box::new(RawExecDriver));
     }
+    drivers.push(Box::new(DockerDriver::new(docker)));
     drivers
 }
 
@@ -175,6 +207,7 @@ pub fn all_drivers(raw_exec_enabled: bool) -> Vec<Box<dyn Driver>> {
 pub fn validate_config(driver: &str, config: &serde_json::Value) -> Result<(), DriverError> {
     match driver {
         "exec" | "raw_exec" => process::CommandConfig::parse(config).map(|_| ()),
+        "docker" => docker::DockerConfig::parse(config).map(|_| ()),
         _ => Ok(()),
     }
 }

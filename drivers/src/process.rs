@@ -190,6 +190,8 @@ fn spawn(
         pid: child.id() as i32,
         cgroups: cgroup.map(|c| c.dirs().to_vec()).unwrap_or_default(),
         started_at_unix_ms,
+        container_id: None,
+        log_paths: None,
     })
 }
 

@@ -207,7 +207,14 @@ fn bad_config_and_unknown_users_are_clear_errors() {
     assert!(err.to_string().contains("/no/such/program"), "{err}");
     assert!(!cgroup_exists(&task.cfg.id), "a failed start leaves no cgroup behind");
 
-    let bogus = TaskHandle { driver: "raw_exec".into(), pid: 0, cgroups: Vec::new(), started_at_unix_ms: 0 };
+    let bogus = TaskHandle {
+        driver: "raw_exec".into(),
+        pid: 0,
+        cgroups: Vec::new(),
+        started_at_unix_ms: 0,
+        container_id: None,
+        log_paths: None,
+    };
     let err = RawExecDriver.stop(&bogus, "", Duration::ZERO).unwrap_err();
     assert!(matches!(err, DriverError::InvalidHandle(_)), "{err}");
     assert!(ExecDriver.destroy(&TaskHandle { pid: 12345, ..bogus }).is_err(), "a raw_exec handle given to exec");
@@ -219,8 +226,9 @@ fn fingerprints_report_health() {
     assert!(exec.detected && exec.healthy, "{exec:?}");
     assert!(exec.attributes.contains_key("cgroup.version"));
     assert!(RawExecDriver.fingerprint().healthy);
-    let names: Vec<&str> = rove_drivers::all_drivers(false).iter().map(|d| d.name()).collect();
-    assert_eq!(names, ["exec"], "raw_exec is off unless enabled");
-    let enabled: Vec<&str> = rove_drivers::all_drivers(true).iter().map(|d| d.name()).collect();
-    assert_eq!(enabled, ["exec", "raw_exec"]);
+    let docker = rove_drivers::DockerOptions::default();
+    let names: Vec<&str> = rove_drivers::all_drivers(false, &docker).iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["exec", "docker"], "raw_exec is off unless enabled");
+    let enabled: Vec<&str> = rove_drivers::all_drivers(true, &docker).iter().map(|d| d.name()).collect();
+    assert_eq!(enabled, ["exec", "raw_exec", "docker"]);
 }

@@ -40,6 +40,7 @@ pub struct ClientConfig {
     pub meta: BTreeMap<String, String>,
     pub servers: Vec<String>,
     pub raw_exec_enabled: bool,
+    pub docker: rove_drivers::DockerOptions,
     /// The address this agent's HTTP API is reachable at, for `alloc logs`.
     pub http_addr: String,
 }
@@ -63,7 +64,8 @@ impl Client {
         let data_err = |source| ClientError::DataDir { path: config.data_dir.clone(), source };
         std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
         let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
-        let drivers: Vec<Box<dyn rove_drivers::Driver>> = rove_drivers::all_drivers(config.raw_exec_enabled);
+        let drivers: Vec<Box<dyn rove_drivers::Driver>> =
+            rove_drivers::all_drivers(config.raw_exec_enabled, &config.docker);
         let node = build_node(&config, &node_id, &drivers);
         log::info!(
             target: "client",
