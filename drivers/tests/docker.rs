@@ -180,6 +180,29 @@ fn runs_a_container_with_logs_environment_mounts_and_exit_code() {
 }
 
 #[test]
+fn entrypoint_work_dir_volumes_and_mounts() {
+    let Some((driver, _shared)) = driver() else { return };
+    let mut task = Task::new("mounts", "");
+    std::fs::create_dir_all(task.cfg.task_dir.join("shared")).unwrap();
+    std::fs::write(task.cfg.task_dir.join("shared/in"), "read only\n").unwrap();
+    let script = "pwd; cat /ro/in; echo no > /ro/x 2>/dev/null || echo refused; echo kept > /rw/out; \
+                  echo t > /scratch/t && cat /scratch/t";
+    task.cfg.config = serde_json::json!({
+        "image": IMAGE,
+        "entrypoint": ["/bin/sh", "-c"],
+        "args": [script],
+        "work_dir": "/local",
+        "volumes": ["shared:/ro:ro", format!("{}:/rw", task.cfg.task_dir.join("tmp").display())],
+        "mount": [{ "type": "tmpfs", "target": "/scratch" }],
+    });
+    let handle = driver.start(&task.cfg).unwrap();
+    assert_eq!(driver.wait(&handle).unwrap().exit_code, 0, "stderr: {}", task.stderr());
+    assert_eq!(task.stdout(), "/local\nread only\nrefused\nt\n");
+    assert_eq!(std::fs::read_to_string(task.cfg.task_dir.join("tmp/out")).unwrap(), "kept\n");
+    driver.destroy(&handle).unwrap();
+}
+
+#[test]
 fn stop_honours_a_trap_then_kills_after_the_timeout() {
     let Some((driver, _shared)) = driver() else { return };
     let driver = leaked(driver);
@@ -361,7 +384,7 @@ fn untracked_containers_are_cleaned_up() {
     let orphan = Task::new("orphan", "sleep 1000");
     let kept_handle = driver.start(&kept.cfg).unwrap();
     let orphan_handle = driver.start(&orphan.cfg).unwrap();
-    let removed = driver.cleanup_untracked(&[kept.cfg.alloc_id.clone()]).unwrap();
+    let removed = driver.cleanup_untracked(std::slice::from_ref(&kept.cfg.alloc_id)).unwrap();
     assert!(removed.contains(orphan_handle.container_id.as_ref().unwrap()), "{removed:?}");
     assert!(!removed.contains(kept_handle.container_id.as_ref().unwrap()));
     assert!(orphan.containers().is_empty());
