@@ -24,7 +24,7 @@ pub use raw_exec::RawExecDriver;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a driver needs to run one task.
@@ -189,6 +189,14 @@ pub trait Driver: Send + Sync {
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError>;
     /// Kills what is left of the task and releases its cgroup.
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError>;
+    /// Removes what the driver left of tasks of allocations under `allocs_root` (the
+    /// agent's allocation directories) that are not in `tracked_allocs`, such as the
+    /// containers of an agent that crashed; returns what it removed (driver-specific
+    /// ids). The default removes nothing.
+    fn cleanup_untracked(&self, allocs_root: &Path, tracked_allocs: &[String]) -> Result<Vec<String>, DriverError> {
+        let _ = (allocs_root, tracked_allocs);
+        Ok(Vec::new())
+    }
 }
 
 /// The drivers this agent offers; raw_exec only when the agent config enables it; docker

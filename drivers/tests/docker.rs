@@ -7,25 +7,15 @@ use rove_drivers::{DockerDriver, DockerOptions, Driver, DriverError, ExitResult,
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "rove-test/busybox:latest";
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &["sh", "echo", "sleep", "cat", "env", "ls", "true", "id"];
 
-/// Held shared by every test; the cleanup test, which removes containers it does not
-/// know of, holds it alone.
-static ENGINE: RwLock<()> = RwLock::new(());
-
-/// The driver and a shared hold on the engine, or `None` (test skipped) when no engine
-/// answers and none is required.
-fn driver() -> Option<(DockerDriver, RwLockReadGuard<'static, ()>)> {
-    let shared = ENGINE.read().unwrap_or_else(|e| e.into_inner());
-    Some((usable_driver()?, shared))
-}
-
-fn usable_driver() -> Option<DockerDriver> {
+/// The driver, or `None` (test skipped) when no engine answers and none is required.
+fn driver() -> Option<DockerDriver> {
     let driver = DockerDriver::new(&DockerOptions::default());
     let info = driver.fingerprint();
     if !info.healthy {
@@ -72,16 +62,28 @@ fn test_image() {
     });
 }
 
-/// An allocation directory laid out as the agent does, with one task.
+/// An allocation directory laid out as the agent does, with one task, under a directory
+/// of allocations of its own.
 struct Task {
+    /// The allocations directory (the agent's `<data dir>/client/alloc`).
+    allocs: PathBuf,
+    /// The allocation's directory.
     root: PathBuf,
     cfg: TaskConfig,
 }
 
+fn unique(name: &str) -> String {
+    format!("{name}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
 impl Task {
     fn new(name: &str, script: &str) -> Task {
-        let alloc_id = format!("{name}-{}-{}", std::process::id(), fastrand::u32(..));
-        let root = std::env::temp_dir().join(format!("rove-docker-{alloc_id}"));
+        Task::in_allocs(&std::env::temp_dir().join(format!("rove-docker-{}", unique("allocs"))), name, script)
+    }
+
+    fn in_allocs(allocs: &Path, name: &str, script: &str) -> Task {
+        let alloc_id = unique(name);
+        let root = allocs.join(&alloc_id);
         let task_dir = root.join(name);
         for dir in ["alloc/data", "alloc/logs", "alloc/tmp"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -109,7 +111,7 @@ impl Task {
             stdout_path: root.join(format!("alloc/logs/{name}.stdout.0")),
             stderr_path: root.join(format!("alloc/logs/{name}.stderr.0")),
         };
-        Task { root, cfg }
+        Task { allocs: allocs.to_path_buf(), root, cfg }
     }
 
     fn stdout(&self) -> String {
@@ -133,6 +135,7 @@ impl Drop for Task {
             let _ = Command::new("docker").args(["rm", "-f", &id]).output();
         }
         let _ = std::fs::remove_dir_all(&self.root);
+        let _ = std::fs::remove_dir(&self.allocs);
     }
 }
 
@@ -161,7 +164,7 @@ fn leaked(driver: DockerDriver) -> &'static DockerDriver {
 
 #[test]
 fn runs_a_container_with_logs_environment_mounts_and_exit_code() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let script = "echo $GREETING; echo err >&2; echo $NOMAD_TASK_DIR $NOMAD_ALLOC_DIR; cat /local/note; \
                   echo shared > /alloc/data/out; exit 3";
     let task = Task::new("run", script);
@@ -181,7 +184,7 @@ fn runs_a_container_with_logs_environment_mounts_and_exit_code() {
 
 #[test]
 fn entrypoint_work_dir_volumes_and_mounts() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("mounts", "");
     std::fs::create_dir_all(task.cfg.task_dir.join("shared")).unwrap();
     std::fs::write(task.cfg.task_dir.join("shared/in"), "read only\n").unwrap();
@@ -204,7 +207,7 @@ fn entrypoint_work_dir_volumes_and_mounts() {
 
 #[test]
 fn stop_honours_a_trap_then_kills_after_the_timeout() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let driver = leaked(driver);
     let loop_forever = "echo ready; while true; do sleep 0.1; done";
     let graceful = Task::new("trap", &format!("trap 'echo bye; exit 0' TERM; {loop_forever}"));
@@ -231,7 +234,7 @@ fn stop_honours_a_trap_then_kills_after_the_timeout() {
 
 #[test]
 fn resources_ports_and_labels_reach_the_container() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("limits", "sleep 1000");
     task.cfg.resources = Resources { cpu_mhz: 250, memory_mb: 64, memory_max_mb: 96 };
     let host_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
@@ -256,7 +259,7 @@ fn resources_ports_and_labels_reach_the_container() {
 
 #[test]
 fn memory_exhaustion_is_reported_as_an_oom_kill() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("oom", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done");
     task.cfg.resources.memory_mb = 16;
     let handle = driver.start(&task.cfg).unwrap();
@@ -268,7 +271,7 @@ fn memory_exhaustion_is_reported_as_an_oom_kill() {
 
 #[test]
 fn a_missing_image_is_a_clear_error() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("noimage", "true");
     task.cfg.config["image"] = "rove-test/no-such-image:1".into();
     let err = driver.start(&task.cfg).unwrap_err();
@@ -280,7 +283,7 @@ fn a_missing_image_is_a_clear_error() {
 
 #[test]
 fn a_fresh_driver_reattaches_from_a_persisted_handle() {
-    let Some((first, _shared)) = driver() else { return };
+    let Some(first) = driver() else { return };
     let task = Task::new("reattach", "trap 'echo stopping; exit 5' TERM; while true; do sleep 0.1; done");
     let handle = first.start(&task.cfg).unwrap();
     let persisted = serde_json::to_string(&handle).unwrap();
@@ -300,7 +303,7 @@ fn a_fresh_driver_reattaches_from_a_persisted_handle() {
 
 #[test]
 fn bad_config_is_refused_before_anything_runs() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("badcfg", "true");
     task.cfg.config["imagee"] = "typo".into();
     let err = driver.start(&task.cfg).unwrap_err();
@@ -329,7 +332,7 @@ fn bad_config_is_refused_before_anything_runs() {
 
 #[test]
 fn privileged_containers_run_where_allowed() {
-    let Some((_, _shared)) = driver() else { return };
+    let Some(_) = driver() else { return };
     let driver = DockerDriver::new(&DockerOptions { allow_privileged: true, ..DockerOptions::default() });
     let mut task = Task::new("priv", "true");
     task.cfg.config["privileged"] = true.into();
@@ -353,7 +356,7 @@ fn privileged_containers_run_where_allowed() {
 #[test]
 fn an_image_tarball_is_loaded_from_the_task_dir() {
     static SAVING: Mutex<()> = Mutex::new(());
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let mut task = Task::new("load", "echo loaded");
     let image = format!("rove-test/loadable:{}", fastrand::u32(..));
     {
@@ -378,23 +381,42 @@ fn an_image_tarball_is_loaded_from_the_task_dir() {
 
 #[test]
 fn untracked_containers_are_cleaned_up() {
-    let _alone = ENGINE.write().unwrap_or_else(|e| e.into_inner());
-    let Some(driver) = usable_driver() else { return };
+    let Some(driver) = driver() else { return };
     let kept = Task::new("kept", "sleep 1000");
-    let orphan = Task::new("orphan", "sleep 1000");
+    let orphan = Task::in_allocs(&kept.allocs, "orphan", "sleep 1000");
+    let elsewhere = Task::new("elsewhere", "sleep 1000");
     let kept_handle = driver.start(&kept.cfg).unwrap();
     let orphan_handle = driver.start(&orphan.cfg).unwrap();
-    let removed = driver.cleanup_untracked(std::slice::from_ref(&kept.cfg.alloc_id)).unwrap();
-    assert!(removed.contains(orphan_handle.container_id.as_ref().unwrap()), "{removed:?}");
-    assert!(!removed.contains(kept_handle.container_id.as_ref().unwrap()));
+    let elsewhere_handle = driver.start(&elsewhere.cfg).unwrap();
+    let removed = driver.cleanup_untracked(&kept.allocs, std::slice::from_ref(&kept.cfg.alloc_id)).unwrap();
+    assert_eq!(removed, [orphan_handle.container_id.clone().unwrap()]);
     assert!(orphan.containers().is_empty());
-    assert_eq!(kept.containers().len(), 1);
+    assert_eq!(kept.containers().len(), 1, "a tracked allocation's container stays");
+    assert_eq!(elsewhere.containers().len(), 1, "another agent's container stays");
     driver.destroy(&kept_handle).unwrap();
+    driver.destroy(&elsewhere_handle).unwrap();
+    let process_drivers = rove_drivers::all_drivers(true, &DockerOptions::default());
+    assert!(process_drivers[0].cleanup_untracked(&kept.allocs, &[]).unwrap().is_empty());
+}
+
+#[test]
+fn a_leftover_container_of_the_same_task_is_replaced() {
+    let Some(driver) = driver() else { return };
+    let task = Task::new("leftover", "echo started; sleep 1000");
+    let old = driver.start(&task.cfg).unwrap();
+    // The agent crashed and runs the allocation again: a new driver starts the same task.
+    let again = DockerDriver::new(&DockerOptions::default());
+    let new = again.start(&task.cfg).unwrap();
+    assert_ne!(old.container_id, new.container_id);
+    assert_eq!(task.containers(), [new.container_id.clone().unwrap()]);
+    again.stop(&new, "SIGKILL", Duration::ZERO).unwrap();
+    again.wait(&new).unwrap();
+    again.destroy(&new).unwrap();
 }
 
 #[test]
 fn fingerprint_reports_the_engine() {
-    let Some((driver, _shared)) = driver() else { return };
+    let Some(driver) = driver() else { return };
     let info = driver.fingerprint();
     assert!(info.detected && info.healthy, "{info:?}");
     assert_eq!(info.attributes["os_type"], "linux");

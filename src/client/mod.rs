@@ -67,6 +67,18 @@ impl Client {
         let drivers: Vec<Box<dyn rove_drivers::Driver>> =
             rove_drivers::all_drivers(config.raw_exec_enabled, &config.docker);
         let node = build_node(&config, &node_id, &drivers);
+        let allocs_root = config.data_dir.join("alloc");
+        // This client starts with no tasks: whatever its drivers left of an earlier run
+        // (containers of an agent that crashed) belongs to nothing now.
+        for driver in drivers.iter().filter(|d| node.drivers.get(d.name()).is_some_and(|i| i.healthy)) {
+            match driver.cleanup_untracked(&allocs_root, &[]) {
+                Ok(removed) if !removed.is_empty() => {
+                    log::info!(target: "client", "{}: removed {} leftover task(s)", driver.name(), removed.len())
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!(target: "client", "{}: removing leftover tasks: {e}", driver.name()),
+            }
+        }
         log::info!(
             target: "client",
             "node {node_id} ({}): {} MHz, {} MB memory, drivers {}",
@@ -77,7 +89,7 @@ impl Client {
         );
         let (updates_tx, updates_rx) = smol::channel::unbounded();
         let ctx = Arc::new(RunnerContext {
-            allocs_root: config.data_dir.join("alloc"),
+            allocs_root,
             drivers: drivers.into_iter().map(|d| (d.name().to_string(), Arc::from(d))).collect(),
             node: node.clone(),
             region: config.region.clone(),

@@ -10,6 +10,14 @@ use serde_json::{json, Map, Value};
 pub const TASK_LABEL: &str = "rove.task_id";
 /// The label carrying the allocation's id.
 pub const ALLOC_LABEL: &str = "rove.alloc_id";
+/// The label carrying the directory of the agent's allocations (the task directory's
+/// grandparent): it tells apart the containers of agents sharing an engine.
+pub const ALLOCS_ROOT_LABEL: &str = "rove.allocs_root";
+
+/// The directory holding the task's allocation directory, i.e. the agent's allocations.
+pub fn allocs_root(cfg: &TaskConfig) -> String {
+    cfg.task_dir.parent().and_then(|alloc| alloc.parent()).map(|root| root.display().to_string()).unwrap_or_default()
+}
 
 /// Where the allocation's directories appear inside the container, by the name of the
 /// variable that points tasks at them.
@@ -98,6 +106,7 @@ fn labels(cfg: &TaskConfig, config: &DockerConfig) -> Map<String, Value> {
     labels.insert("com.hashicorp.nomad.task_name".into(), json!(cfg.name));
     labels.insert(ALLOC_LABEL.into(), json!(cfg.alloc_id));
     labels.insert(TASK_LABEL.into(), json!(cfg.id));
+    labels.insert(ALLOCS_ROOT_LABEL.into(), json!(allocs_root(cfg)));
     labels
 }
 
@@ -215,6 +224,7 @@ mod tests {
         assert!(body["Env"].as_array().unwrap().contains(&json!("NOMAD_TASK_DIR=/local")));
         assert_eq!(body["Labels"]["team"], "core");
         assert_eq!(body["Labels"][TASK_LABEL], "a1-web");
+        assert_eq!(body["Labels"][ALLOCS_ROOT_LABEL], "/nonexistent");
         assert_eq!(body["Labels"]["com.hashicorp.nomad.job_name"], "shop");
         assert_eq!(body["ExposedPorts"], json!({ "8080/tcp": {}, "8080/udp": {} }));
         let host = &body["HostConfig"];

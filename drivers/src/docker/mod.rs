@@ -1,8 +1,8 @@
 //! The docker driver: runs each task in a container of the local Docker Engine, talked to
 //! over its unix socket. The task handle carries the container id, so a fresh driver (an
 //! agent restarted) can wait for, stop and remove containers an earlier one started.
-//! Containers carry the `rove.alloc_id` and `rove.task_id` labels, which is how
-//! [`DockerDriver::cleanup_untracked`] finds those nothing tracks any more.
+//! Containers carry the `rove.allocs_root`, `rove.alloc_id` and `rove.task_id` labels,
+//! which is how `cleanup_untracked` finds those of an agent that nothing tracks any more.
 
 mod config;
 mod container;
@@ -62,28 +62,6 @@ impl DockerDriver {
         }
     }
 
-    /// Removes (forcibly) the containers this driver created for allocations not in
-    /// `tracked_allocs`, e.g. left over from before an agent restart; returns their ids.
-    pub fn cleanup_untracked(&self, tracked_allocs: &[String]) -> Result<Vec<String>, DriverError> {
-        smol::block_on(async {
-            let filters = json!({ "label": [container::TASK_LABEL] }).to_string();
-            let path = format!("/containers/json?{}", query(&[("all", "1"), ("filters", &filters)]));
-            let listed = self.engine.call("GET", &path, Payload::Empty).await?;
-            let mut removed = Vec::new();
-            for c in listed.as_array().into_iter().flatten() {
-                let alloc = c["Labels"][container::ALLOC_LABEL].as_str().unwrap_or_default();
-                let Some(id) = c["Id"].as_str() else { continue };
-                if tracked_allocs.iter().any(|a| a == alloc) {
-                    continue;
-                }
-                log::info!("docker: removing container {} of untracked allocation {alloc:?}", logs::short(id));
-                self.remove(id).await?;
-                removed.push(id.to_string());
-            }
-            Ok(removed)
-        })
-    }
-
     /// Force-removes a container; one already gone is fine.
     async fn remove(&self, id: &str) -> Result<(), DriverError> {
         match self.engine.call("DELETE", &format!("/containers/{id}?force=1&v=1"), Payload::Empty).await {
@@ -92,8 +70,9 @@ impl DockerDriver {
         }
     }
 
-    /// Creates the task's container. A stopped container of the same task left behind (a
-    /// restart whose cleanup failed) is removed first; a running one is an error.
+    /// Creates the task's container. A container of the same task left behind (by an agent
+    /// that crashed, or a restart whose cleanup failed) is removed first: an allocation
+    /// runs on one node, and its agent starts a task only when it runs no copy of it.
     async fn create(&self, cfg: &TaskConfig, body: &serde_json::Value) -> Result<String, DriverError> {
         let name = container::name(cfg);
         let path = format!("/containers/create?{}", query(&[("name", &name)]));
@@ -101,9 +80,10 @@ impl DockerDriver {
             Err(e) if e.is_conflict() => {
                 let old = self.engine.call("GET", &format!("/containers/{name}/json"), Payload::Empty).await?;
                 let ours = old["Config"]["Labels"][container::TASK_LABEL].as_str() == Some(cfg.id.as_str());
-                if !ours || old["State"]["Running"].as_bool() != Some(false) {
+                if !ours {
                     return Err(DriverError::Docker(e));
                 }
+                log::info!("docker: removing leftover container {name} of task {}", cfg.id);
                 self.remove(old["Id"].as_str().unwrap_or(&name)).await?;
                 self.engine.call("POST", &path, Payload::Json(body)).await?
             }
@@ -303,5 +283,26 @@ impl Driver for DockerDriver {
         let id = container_id(handle)?;
         self.log_copiers.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         smol::block_on(self.remove(id))
+    }
+
+    fn cleanup_untracked(&self, allocs_root: &Path, tracked_allocs: &[String]) -> Result<Vec<String>, DriverError> {
+        smol::block_on(async {
+            let root = format!("{}={}", container::ALLOCS_ROOT_LABEL, allocs_root.display());
+            let filters = json!({ "label": [root] }).to_string();
+            let path = format!("/containers/json?{}", query(&[("all", "1"), ("filters", &filters)]));
+            let listed = self.engine.call("GET", &path, Payload::Empty).await?;
+            let mut removed = Vec::new();
+            for c in listed.as_array().into_iter().flatten() {
+                let alloc = c["Labels"][container::ALLOC_LABEL].as_str().unwrap_or_default();
+                let Some(id) = c["Id"].as_str() else { continue };
+                if tracked_allocs.iter().any(|a| a == alloc) {
+                    continue;
+                }
+                log::info!("docker: removing container {} of untracked allocation {alloc:?}", logs::short(id));
+                self.remove(id).await?;
+                removed.push(id.to_string());
+            }
+            Ok(removed)
+        })
     }
 }
