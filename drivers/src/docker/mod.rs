@@ -244,6 +244,7 @@ impl Driver for DockerDriver {
         if let Some(done) = copier {
             let _ = done.recv_timeout(LOG_DRAIN_TIMEOUT);
         }
+        // The engine reports an exit code only (128 + n after signal n), as Nomad passes on.
         Ok(ExitResult { exit_code: exit_code as i32, signal: 0, oom_killed, err: None })
     }
 
