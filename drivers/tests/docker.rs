@@ -279,6 +279,14 @@ fn a_missing_image_is_a_clear_error() {
     let message = err.to_string();
     assert!(message.starts_with("image \"rove-test/no-such-image:1\" is not available: "), "{message}");
     assert!(task.containers().is_empty());
+
+    // force_pull goes to the registry even for an image the engine has: none answers here.
+    task.cfg.config["image"] = IMAGE.into();
+    task.cfg.config["force_pull"] = true.into();
+    task.cfg.config["auth"] = serde_json::json!({ "username": "u", "password": "p" });
+    let err = driver.start(&task.cfg).unwrap_err();
+    assert!(matches!(err, DriverError::Image { .. }), "{err:?}");
+    assert!(task.containers().is_empty());
 }
 
 #[test]

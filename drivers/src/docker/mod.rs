@@ -133,8 +133,8 @@ impl DockerDriver {
 
     /// Blocks until the container stopped; its exit code.
     async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
-        let waited = self.engine.stream("POST", &format!("/containers/{id}/wait"), &[], Payload::Empty).await?;
-        let body = { waited }.collect().await?;
+        let mut waited = self.engine.stream("POST", &format!("/containers/{id}/wait"), &[], Payload::Empty).await?;
+        let body = waited.collect().await?;
         let answer: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|source| EngineError::Decode { path: format!("/containers/{id}/wait"), source })?;
         if let Some(message) = answer["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
