@@ -323,6 +323,9 @@ fn bad_config_is_refused_before_anything_runs() {
     task.cfg.config = serde_json::json!({ "image": IMAGE, "privileged": true });
     let err = driver.start(&task.cfg).unwrap_err();
     assert!(err.to_string().contains("allow_privileged"), "{err}");
+    task.cfg.config = serde_json::json!({ "image": IMAGE, "volumes": ["/etc:/host-etc:ro"] });
+    let err = driver.start(&task.cfg).unwrap_err();
+    assert!(err.to_string().contains("host path \"/etc\" is outside the allocation directory"), "{err}");
     task.cfg.config = serde_json::json!({ "image": IMAGE, "ports": ["nope"] });
     assert!(driver.start(&task.cfg).unwrap_err().to_string().contains("\"nope\""));
     assert!(task.containers().is_empty());
@@ -336,6 +339,18 @@ fn bad_config_is_refused_before_anything_runs() {
         log_paths: None,
     };
     assert!(matches!(driver.destroy(&bogus), Err(DriverError::InvalidHandle(_))));
+}
+
+#[test]
+fn host_volumes_mount_where_enabled() {
+    let Some(_) = driver() else { return };
+    let driver = DockerDriver::new(&DockerOptions { volumes_enabled: true, ..DockerOptions::default() });
+    let mut task = Task::new("hostvol", "ls /host-etc/passwd");
+    task.cfg.config["volumes"] = serde_json::json!(["/etc:/host-etc:ro"]);
+    let handle = driver.start(&task.cfg).unwrap();
+    assert_eq!(driver.wait(&handle).unwrap().exit_code, 0, "{}", task.stderr());
+    assert_eq!(task.stdout(), "/host-etc/passwd\n");
+    driver.destroy(&handle).unwrap();
 }
 
 #[test]

@@ -41,12 +41,12 @@ fn docker_plugin_options() {
     let config = PartialConfig::dev().resolve();
     assert_eq!(config.docker_options(), rove_drivers::DockerOptions::default());
     let hcl =
-        "plugin \"docker\" {\n  config {\n    endpoint = \"unix:///run/d.sock\"\n    allow_privileged = true\n  }\n}";
+        "plugin \"docker\" {\n  config {\n    endpoint = \"unix:///run/d.sock\"\n    allow_privileged = true\n    volumes {\n      enabled = true\n    }\n  }\n}";
     let mut merged = PartialConfig::default();
     merged.merge(parse(hcl, Path::new("d.hcl")).unwrap());
     let options = merged.resolve().docker_options();
     assert_eq!(options.endpoint, "unix:///run/d.sock");
-    assert!(options.allow_privileged);
+    assert!(options.allow_privileged && options.volumes_enabled);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use super::config::{DockerConfig, MountType};
 use crate::{DriverError, TaskConfig};
 use serde_json::{json, Map, Value};
+use std::path::{Component, Path, PathBuf};
 
 /// The label every container the driver creates carries: the task's id.
 pub const TASK_LABEL: &str = "rove.task_id";
@@ -151,6 +152,37 @@ fn mounts(cfg: &TaskConfig, config: &DockerConfig) -> Vec<Value> {
         .collect()
 }
 
+/// Refuses `volumes` and bind mounts whose host path leaves the allocation directory, for
+/// nodes that do not enable host volumes (Nomad's default). Named volumes and tmpfs are
+/// the engine's own and stay allowed.
+pub fn check_host_paths(cfg: &TaskConfig, config: &DockerConfig) -> Result<(), DriverError> {
+    let alloc_dir = cfg.task_dir.parent().unwrap_or(&cfg.task_dir);
+    let volumes = config.volumes.iter().map(|v| v.host.as_str());
+    let binds = config.mounts.iter().filter(|m| m.kind == MountType::Bind).map(|m| m.source.as_str());
+    match volumes.chain(binds).find(|host| !lexically_normal(&cfg.task_dir.join(host)).starts_with(alloc_dir)) {
+        Some(host) => Err(DriverError::Config(format!(
+            "host path {host:?} is outside the allocation directory and host volumes are not enabled on this node \
+             (docker plugin option volumes {{ enabled = true }})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The path with `.` and `..` resolved without looking at the file system.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
 /// The create request's `ExposedPorts`.
 type Exposed = Map<String, Value>;
 /// The create request's `HostConfig.PortBindings`.
@@ -237,6 +269,22 @@ mod tests {
         assert_eq!((host["Memory"].as_u64(), host["MemoryReservation"].as_u64()), (Some(256 << 20), Some(128 << 20)));
         assert_eq!(host["CpuShares"], 500);
         assert_eq!(name(&task()), "web-a1");
+    }
+
+    #[test]
+    fn host_paths_stay_in_the_allocation_unless_enabled() {
+        let allowed = json!({ "image": "a", "volumes": ["data:/d", "../alloc/data:/shared", "/nonexistent/a1/x:/x"] });
+        assert!(check_host_paths(&task(), &DockerConfig::parse(&allowed).unwrap()).is_ok());
+        for escaping in [json!({ "volumes": ["/etc:/etc"] }), json!({ "volumes": ["../../..:/root"] })] {
+            let mut config = escaping;
+            config["image"] = "a".into();
+            let err = check_host_paths(&task(), &DockerConfig::parse(&config).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("outside the allocation directory"), "{err}");
+        }
+        let bind = json!({ "image": "a", "mount": { "type": "bind", "source": "/", "target": "/host" } });
+        assert!(check_host_paths(&task(), &DockerConfig::parse(&bind).unwrap()).is_err());
+        let named = json!({ "image": "a", "mount": { "type": "volume", "source": "cache", "target": "/c" } });
+        assert!(check_host_paths(&task(), &DockerConfig::parse(&named).unwrap()).is_ok());
     }
 
     #[test]

@@ -36,11 +36,14 @@ pub struct DockerOptions {
     pub endpoint: String,
     /// Whether tasks may ask for privileged containers.
     pub allow_privileged: bool,
+    /// Whether tasks may bind host paths outside their allocation directory
+    /// (`volumes { enabled = true }`).
+    pub volumes_enabled: bool,
 }
 
 impl Default for DockerOptions {
     fn default() -> DockerOptions {
-        DockerOptions { endpoint: DEFAULT_ENDPOINT.to_string(), allow_privileged: false }
+        DockerOptions { endpoint: DEFAULT_ENDPOINT.to_string(), allow_privileged: false, volumes_enabled: false }
     }
 }
 
@@ -48,6 +51,7 @@ impl Default for DockerOptions {
 pub struct DockerDriver {
     engine: Arc<Engine>,
     allow_privileged: bool,
+    volumes_enabled: bool,
     /// Containers whose logs this instance copies, with the copier's end signal.
     log_copiers: Mutex<HashMap<String, mpsc::Receiver<()>>>,
 }
@@ -58,6 +62,7 @@ impl DockerDriver {
         DockerDriver {
             engine: Arc::new(Engine::new(&options.endpoint)),
             allow_privileged: options.allow_privileged,
+            volumes_enabled: options.volumes_enabled,
             log_copiers: Mutex::new(HashMap::new()),
         }
     }
@@ -201,6 +206,7 @@ impl Driver for DockerDriver {
                 .filter_map(|(key, field)| Some((key.to_string(), version[field].as_str()?.to_string())))
                 .collect();
         attributes.insert("privileged.enabled".into(), self.allow_privileged.to_string());
+        attributes.insert("volumes.enabled".into(), self.volumes_enabled.to_string());
         DriverInfo { detected: true, healthy: true, health_description: "Healthy".into(), attributes }
     }
 
@@ -210,6 +216,9 @@ impl Driver for DockerDriver {
             return Err(DriverError::Config(
                 "privileged containers are not allowed on this node (docker plugin option allow_privileged)".into(),
             ));
+        }
+        if !self.volumes_enabled {
+            container::check_host_paths(cfg, &config)?;
         }
         // Log files are checked before anything is created.
         open_log(&cfg.stdout_path)?;
