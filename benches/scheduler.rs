@@ -54,13 +54,14 @@ fn node(i: usize) -> Node {
         id: generate_id(),
         name: format!("sim-{i:05}"),
         datacenter: format!("dc{}", i % 4 + 1),
-        node_class: if i % 2 == 0 { "fast" } else { "slow" }.into(),
+        node_class: if i.is_multiple_of(2) { "fast" } else { "slow" }.into(),
         node_pool: "default".into(),
         ..Node::default()
     };
     node.attributes.insert("kernel.name".into(), "linux".into());
     node.attributes.insert("cpu.arch".into(), "amd64".into());
-    node.attributes.insert("unique.network.ip-address".into(), format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255));
+    node.attributes
+        .insert("unique.network.ip-address".into(), format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255));
     node.node_resources.cpu.cpu_shares = 32_000;
     node.node_resources.memory.memory_mb = 64 * 1024;
     node.node_resources.disk.disk_mb = 1024 * 1024;

@@ -19,3 +19,14 @@ plugin "raw_exec" {
     enabled = true
   }
 }
+
+# The docker driver is always offered; it is healthy when a Docker Engine answers here.
+# plugin "docker" {
+#   config {
+#     endpoint         = "unix:///var/run/docker.sock"
+#     allow_privileged = false
+#     volumes {
+#       enabled = false # true lets tasks bind host paths outside their allocation
+#     }
+#   }
+# }

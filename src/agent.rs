@@ -81,6 +81,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             chroot_env: config.client.chroot_env.as_ref().map_or_else(rove_drivers::ChrootEnv::default, |entries| {
                 rove_drivers::ChrootEnv::new(entries.iter().map(|(host, inside)| (host.into(), inside.into())))
             }),
+            docker: config.docker_options(),
             http_addr: http_addr.clone(),
         };
         Some(Client::start(client_config).context("starting the client")?)

@@ -1,11 +1,12 @@
 //! End-to-end tests of the spine: a real dev agent (server and client in one process) runs
-//! batch and service jobs through Raft, the scheduler, the client and the exec and
-//! raw_exec drivers; the CLI and HTTP API report what happened.
+//! batch and service jobs through Raft, the scheduler, the client and the exec, raw_exec
+//! and docker drivers; the CLI and HTTP API report what happened.
 
 mod common;
 
-use common::{job_file, process_running, wait_until, Agent, TempDir};
+use common::{docker_test_image, job_file, process_running, wait_until, Agent, TempDir};
 use serde_json::Value;
+use std::process::Command;
 use std::time::Duration;
 
 fn batch_job(id: &str, script: &str, extra_group: &str) -> String {
@@ -298,4 +299,54 @@ job "ports" {
     assert!((20000..=32000).contains(&http), "dynamic port from Nomad's range: {http}");
     let logs = agent.cli_ok(&["alloc", "logs", allocs[0]["ID"].as_str().unwrap()]);
     assert_eq!(logs, format!("{http} 127.0.0.1:29999\n"));
+}
+
+#[test]
+fn docker_job_runs_in_a_container_with_its_port_published() {
+    let Some(image) = docker_test_image() else { return };
+    let dir = TempDir::new("docker");
+    let agent = Agent::dev(dir.path());
+    let node_id = agent.get("/v1/nodes")[0]["ID"].as_str().unwrap().to_string();
+    let node = agent.get(&format!("/v1/node/{node_id}"));
+    assert_eq!(node["Drivers"]["docker"]["Healthy"], true, "{}", node["Drivers"]);
+    assert!(node["Attributes"]["driver.docker.version"].is_string(), "{}", node["Attributes"]);
+    let hcl = format!(
+        r#"
+job "boxed" {{
+  type = "batch"
+  group "g" {{
+    network {{
+      port "http" {{}}
+    }}
+    task "t" {{
+      driver = "docker"
+      config {{
+        image   = "{image}"
+        command = "/bin/sh"
+        args    = ["-c", "echo $NOMAD_TASK_DIR $NOMAD_PORT_http; ls /alloc; echo to-stderr >&2"]
+        ports   = ["http"]
+      }}
+      resources {{
+        cpu    = 50
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    let file = job_file(dir.path(), "boxed.hcl", &hcl);
+    agent.cli_ok(&["job", "run", &file]);
+    let allocs = agent.wait_allocs("boxed", "docker alloc to complete", |a| statuses(a) == ["complete"]);
+    let alloc_id = allocs[0]["ID"].as_str().unwrap();
+    let alloc = agent.get(&format!("/v1/allocation/{alloc_id}"));
+    let ports = alloc["AllocatedResources"]["Shared"]["Ports"].as_array().unwrap().clone();
+    let http = ports.iter().find(|p| p["Label"] == "http").unwrap()["Value"].as_u64().unwrap();
+    assert_eq!(agent.cli_ok(&["alloc", "logs", alloc_id]), format!("/local {http}\ndata\nlogs\ntmp\n"));
+    assert_eq!(agent.cli_ok(&["alloc", "logs", "-stderr", alloc_id]), "to-stderr\n");
+    let left = Command::new("docker")
+        .args(["ps", "-a", "-q", "--filter", &format!("label=rove.alloc_id={alloc_id}")])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "the finished task's container is removed");
 }

@@ -1,6 +1,7 @@
 //! Task drivers for rove: the `Driver` trait and its types, `raw_exec` (plain processes),
 //! `exec` (processes in their own cgroup, namespaces and root filesystem, as an
-//! unprivileged user) and `java` (a JVM, isolated as exec isolates).
+//! unprivileged user), `java` (a JVM, isolated as exec isolates) and `docker`
+//! (containers of the local Docker Engine).
 //!
 //! Drivers know nothing of servers, jobs or Raft: they get a driver-level task config.
 //! The trait is synchronous; callers run `wait` and `stop` on blocking threads.
@@ -13,6 +14,7 @@
 
 mod cgroup;
 mod chroot;
+mod docker;
 mod exec;
 mod isolation;
 mod java;
@@ -22,13 +24,14 @@ mod settings;
 mod signal;
 
 pub use chroot::{ChrootEnv, ChrootError};
+pub use docker::{DockerDriver, DockerOptions, EngineError};
 pub use exec::ExecDriver;
 pub use java::JavaDriver;
 pub use raw_exec::RawExecDriver;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a driver needs to run one task.
@@ -87,11 +90,12 @@ pub struct DriverInfo {
 }
 
 /// Identifies a started task; serializable so it can be persisted and recovered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskHandle {
     /// The name of the driver that started the task.
     pub driver: String,
-    /// The task's main process; also its process group and session id.
+    /// The task's main process; also its process group and session id. For docker, the
+    /// container's main process as the host sees it (informational).
     pub pid: i32,
     /// The task's cgroup directories (one on cgroup v2, one per controller on v1).
     pub cgroups: Vec<PathBuf>,
@@ -103,6 +107,13 @@ pub struct TaskHandle {
     /// The mount points the driver made in `root`, parents first; `destroy` removes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mount_points: Vec<PathBuf>,
+    /// The docker driver's container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// The task's stdout and stderr files, for drivers that copy the task's output there
+    /// themselves (docker) and resume copying after an agent restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_paths: Option<(PathBuf, PathBuf)>,
 }
 
 /// What a task's processes use, read from its cgroup. Totals since the task started: the
@@ -191,11 +202,30 @@ pub enum DriverError {
     /// The task has no cgroup to read its usage from, or the driver cannot read usage.
     #[error("no usage statistics for this task")]
     NoStats,
+    /// The docker engine refused or failed a request.
+    #[error("docker: {0}")]
+    Docker(#[from] EngineError),
+    /// The task's image is not on the engine and could not be pulled.
+    #[error("image {image:?} is not available: {source}")]
+    Image {
+        /// The image as configured.
+        image: String,
+        /// What the engine said.
+        source: EngineError,
+    },
+    /// The task's image tarball (`load`) could not be loaded.
+    #[error("loading image tarball {path}: {source}")]
+    Load {
+        /// The tarball.
+        path: PathBuf,
+        /// What went wrong.
+        source: EngineError,
+    },
 }
 
 /// A way of running tasks. Synchronous: callers run it on blocking threads.
 pub trait Driver: Send + Sync {
-    /// The name job files use for this driver (`exec`, `raw_exec`).
+    /// The name job files use for this driver (`exec`, `raw_exec`, `docker`).
     fn name(&self) -> &'static str;
     /// Whether the driver works on this machine, and facts about it.
     fn fingerprint(&self) -> DriverInfo;
@@ -212,16 +242,26 @@ pub trait Driver: Send + Sync {
         let _ = handle;
         Err(DriverError::NoStats)
     }
+    /// Removes what the driver left of tasks of allocations under `allocs_root` (the
+    /// agent's allocation directories) that are not in `tracked_allocs`, such as the
+    /// containers of an agent that crashed; returns what it removed (driver-specific
+    /// ids). The default removes nothing.
+    fn cleanup_untracked(&self, allocs_root: &Path, tracked_allocs: &[String]) -> Result<Vec<String>, DriverError> {
+        let _ = (allocs_root, tracked_allocs);
+        Ok(Vec::new())
+    }
 }
 
-/// The drivers this agent offers; raw_exec only when the agent config enables it. Tasks of
-/// exec and java see the host paths of `chroot_env`.
-pub fn all_drivers(raw_exec_enabled: bool, chroot_env: ChrootEnv) -> Vec<Box<dyn Driver>> {
+/// The drivers this agent offers: exec and java (their tasks see the host paths of
+/// `chroot_env`), raw_exec only when the agent config enables it, and docker always (its
+/// fingerprint says whether an engine answers at `docker.endpoint`).
+pub fn all_drivers(raw_exec_enabled: bool, chroot_env: ChrootEnv, docker: &DockerOptions) -> Vec<Box<dyn Driver>> {
     let mut drivers: Vec<Box<dyn Driver>> =
         vec![Box::new(ExecDriver::new(chroot_env.clone())), Box::new(JavaDriver::new(chroot_env))];
     if raw_exec_enabled {
         drivers.push(Box::new(RawExecDriver));
     }
+    drivers.push(Box::new(DockerDriver::new(docker)));
     drivers
 }
 
@@ -231,6 +271,7 @@ pub fn validate_config(driver: &str, config: &serde_json::Value) -> Result<(), D
     match driver {
         "exec" | "raw_exec" => process::CommandConfig::parse(config).map(|_| ()),
         "java" => java::JavaConfig::parse(config).map(|_| ()),
+        "docker" => docker::DockerConfig::parse(config).map(|_| ()),
         _ => Ok(()),
     }
 }

@@ -135,6 +135,7 @@ fn spawn(driver: &str, cfg: &TaskConfig, prepared: Prepared) -> Result<TaskHandl
         started_at_unix_ms: 0,
         root: isolation.as_ref().map(|_| cfg.task_dir.clone()),
         mount_points: isolation.as_ref().map(|i| i.rootfs().mount_points().to_vec()).unwrap_or_default(),
+        ..TaskHandle::default()
     };
     let child = fork_exec(cfg, &command, cgroup.as_ref(), identity, isolation).inspect_err(|_| {
         let _ = release(&handle);

@@ -136,6 +136,8 @@ fn bad_config_and_unknown_users_are_clear_errors() {
         started_at_unix_ms: 0,
         root: None,
         mount_points: Vec::new(),
+        container_id: None,
+        log_paths: None,
     };
     let err = RawExecDriver.stop(&bogus, "", Duration::ZERO).unwrap_err();
     assert!(matches!(err, DriverError::InvalidHandle(_)), "{err}");
@@ -148,8 +150,10 @@ fn fingerprints_report_health() {
     assert!(exec.detected && exec.healthy, "{exec:?}");
     assert!(exec.attributes.contains_key("cgroup.version"));
     assert!(RawExecDriver.fingerprint().healthy);
-    let names: Vec<&str> = rove_drivers::all_drivers(false, ChrootEnv::default()).iter().map(|d| d.name()).collect();
-    assert_eq!(names, ["exec", "java"], "raw_exec is off unless enabled");
-    let enabled: Vec<&str> = rove_drivers::all_drivers(true, ChrootEnv::default()).iter().map(|d| d.name()).collect();
-    assert_eq!(enabled, ["exec", "java", "raw_exec"]);
+    let docker = rove_drivers::DockerOptions::default();
+    let all = |raw_exec| rove_drivers::all_drivers(raw_exec, ChrootEnv::default(), &docker);
+    let names: Vec<&str> = all(false).iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["exec", "java", "docker"], "raw_exec is off unless enabled");
+    let enabled: Vec<&str> = all(true).iter().map(|d| d.name()).collect();
+    assert_eq!(enabled, ["exec", "java", "raw_exec", "docker"]);
 }

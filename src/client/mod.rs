@@ -42,6 +42,8 @@ pub struct ClientConfig {
     pub raw_exec_enabled: bool,
     /// The host paths exec and java tasks see (`client { chroot_env { ... } }`).
     pub chroot_env: rove_drivers::ChrootEnv,
+    /// How the docker driver reaches its engine and what it allows.
+    pub docker: rove_drivers::DockerOptions,
     /// The address this agent's HTTP API is reachable at, for `alloc logs`.
     pub http_addr: String,
 }
@@ -66,8 +68,20 @@ impl Client {
         std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
         let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
         let drivers: Vec<Box<dyn rove_drivers::Driver>> =
-            rove_drivers::all_drivers(config.raw_exec_enabled, config.chroot_env.clone());
+            rove_drivers::all_drivers(config.raw_exec_enabled, config.chroot_env.clone(), &config.docker);
         let node = build_node(&config, &node_id, &drivers);
+        let allocs_root = config.data_dir.join("alloc");
+        // This client starts with no tasks: whatever its drivers left of an earlier run
+        // (containers of an agent that crashed) belongs to nothing now.
+        for driver in drivers.iter().filter(|d| node.drivers.get(d.name()).is_some_and(|i| i.healthy)) {
+            match driver.cleanup_untracked(&allocs_root, &[]) {
+                Ok(removed) if !removed.is_empty() => {
+                    log::info!(target: "client", "{}: removed {} leftover task(s)", driver.name(), removed.len())
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!(target: "client", "{}: removing leftover tasks: {e}", driver.name()),
+            }
+        }
         log::info!(
             target: "client",
             "node {node_id} ({}): {} MHz, {} MB memory, drivers {}",
@@ -78,7 +92,7 @@ impl Client {
         );
         let (updates_tx, updates_rx) = smol::channel::unbounded();
         let ctx = Arc::new(RunnerContext {
-            allocs_root: config.data_dir.join("alloc"),
+            allocs_root,
             drivers: drivers.into_iter().map(|d| (d.name().to_string(), Arc::from(d))).collect(),
             node: node.clone(),
             region: config.region.clone(),

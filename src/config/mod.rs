@@ -58,6 +58,24 @@ impl AgentConfig {
     pub fn raw_exec_enabled(&self) -> bool {
         self.plugins.get("raw_exec").and_then(|c| c.get("enabled")).and_then(|e| e.as_bool()).unwrap_or(false)
     }
+
+    /// `plugin "docker" { config { endpoint = "unix:///..." allow_privileged = true
+    /// volumes { enabled = true } } }`.
+    pub fn docker_options(&self) -> rove_drivers::DockerOptions {
+        let config = self.plugins.get("docker");
+        let setting = |key: &str| config.and_then(|c| c.get(key));
+        let defaults = rove_drivers::DockerOptions::default();
+        rove_drivers::DockerOptions {
+            endpoint: setting("endpoint").and_then(|e| e.as_str()).map_or(defaults.endpoint, str::to_string),
+            allow_privileged: setting("allow_privileged").and_then(|a| a.as_bool()).unwrap_or(false),
+            // `volumes { enabled = true }`: a block, so a list of one object.
+            volumes_enabled: setting("volumes")
+                .and_then(|v| v.as_array().and_then(|blocks| blocks.first()).or(Some(v)))
+                .and_then(|v| v.get("enabled"))
+                .and_then(|e| e.as_bool())
+                .unwrap_or(false),
+        }
+    }
 }
 
 /// Config values from one source; `None` means the source did not set it.

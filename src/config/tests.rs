@@ -46,6 +46,19 @@ fn later_sources_win_only_for_what_they_set() {
 }
 
 #[test]
+fn docker_plugin_options() {
+    let config = PartialConfig::dev().resolve();
+    assert_eq!(config.docker_options(), rove_drivers::DockerOptions::default());
+    let hcl =
+        "plugin \"docker\" {\n  config {\n    endpoint = \"unix:///run/d.sock\"\n    allow_privileged = true\n    volumes {\n      enabled = true\n    }\n  }\n}";
+    let mut merged = PartialConfig::default();
+    merged.merge(parse(hcl, Path::new("d.hcl")).unwrap());
+    let options = merged.resolve().docker_options();
+    assert_eq!(options.endpoint, "unix:///run/d.sock");
+    assert!(options.allow_privileged && options.volumes_enabled);
+}
+
+#[test]
 fn directories_load_in_name_order() {
     let dir = std::env::temp_dir().join(format!("rove-config-{}", crate::structs::generate_id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -497,7 +497,9 @@ fn a_batch_allocation_that_used_its_attempts_stays_failed() {
 
 #[test]
 fn affinities_steer_placements_to_the_preferred_nodes() {
-    let nodes = (0..10).map(|i| node_in(&format!("n{i}"), "dc1", if i % 2 == 0 { "fast" } else { "slow" })).collect();
+    let nodes = (0..10u32)
+        .map(|i| node_in(&format!("n{i}"), "dc1", if i.is_multiple_of(2) { "fast" } else { "slow" }))
+        .collect();
     let mut world = World { nodes, ..World::default() };
     let mut service = job(4, 100, 64);
     service.affinities.push(Affinity {

@@ -308,3 +308,34 @@ pub fn remove_task_cgroups(alloc_id: &str) {
         }
     }
 }
+
+/// The docker test image (busybox from busybox-static, imported into the local engine
+/// once), or `None` when no engine answers and `ROVE_REQUIRE_DOCKER` is unset: the caller
+/// then skips, loudly. With `ROVE_REQUIRE_DOCKER` set, a missing engine fails the test.
+pub fn docker_test_image() -> Option<&'static str> {
+    const IMAGE: &str = "rove-test/busybox:latest";
+    let docker = |args: &[&str]| Command::new("docker").args(args).output().is_ok_and(|o| o.status.success());
+    if !docker(&["version"]) {
+        assert!(
+            std::env::var_os("ROVE_REQUIRE_DOCKER").is_none(),
+            "ROVE_REQUIRE_DOCKER is set but docker is not answering"
+        );
+        eprintln!("\n!!! SKIPPING docker test: no docker engine answers (set ROVE_REQUIRE_DOCKER=1 to fail instead)\n");
+        return None;
+    }
+    if docker(&["image", "inspect", IMAGE]) {
+        return Some(IMAGE);
+    }
+    let root = std::env::temp_dir().join(format!("rove-test-busybox-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (apt-get install busybox-static)");
+    for applet in ["sh", "echo", "sleep", "cat", "env", "ls", "true", "id"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = root.with_extension("tar");
+    assert!(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+    assert!(docker(&["import", "--change", "ENV PATH=/bin", tar.to_str().unwrap(), IMAGE]), "importing {IMAGE}");
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&tar);
+    Some(IMAGE)
+}
