@@ -6,6 +6,7 @@
 
 pub mod constraint;
 pub mod feasible;
+mod load;
 pub mod ports;
 mod preempt;
 mod rank;
@@ -14,6 +15,7 @@ mod reschedule;
 mod score;
 mod select;
 mod system;
+mod usage;
 
 use crate::structs::{
     generate_id, now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, JobType, Node, Plan,
@@ -21,6 +23,8 @@ use crate::structs::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+pub use load::NodeLoad;
 
 /// Failed allocations due for rescheduling within this window of each other share one
 /// follow-up evaluation.
@@ -34,6 +38,11 @@ pub trait StateView {
     fn node(&self, id: &str) -> Option<Arc<Node>>;
     fn nodes(&self) -> Vec<Arc<Node>>;
     fn scheduler_config(&self) -> SchedulerConfiguration;
+    /// What the node's live allocations hold; the state store keeps it, this default
+    /// works it out.
+    fn node_load(&self, node_id: &str) -> Arc<NodeLoad> {
+        Arc::new(NodeLoad::of(self.allocs_by_node(node_id).iter().map(|a| a.as_ref())))
+    }
 }
 
 /// What one scheduler run decided.

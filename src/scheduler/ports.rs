@@ -2,16 +2,11 @@
 //! gets a free host port from Nomad's default range. No two live allocations on a node hold
 //! the same port.
 
-use crate::structs::{AllocatedPort, Allocation, TaskGroup};
+use crate::structs::{AllocatedPort, TaskGroup};
 use std::collections::HashSet;
 
 pub const MIN_DYNAMIC_PORT: u16 = 20000;
 pub const MAX_DYNAMIC_PORT: u16 = 32000;
-
-/// The host ports these allocations hold.
-pub fn held<'a>(allocs: impl Iterator<Item = &'a Allocation>) -> HashSet<u16> {
-    allocs.flat_map(|a| a.allocated_resources.shared.ports.iter().map(|p| p.value)).collect()
-}
 
 /// Assigns the group's ports given the ports already `used` on the node; the error is the
 /// placement-metric dimension that ran out, as Nomad names it. `seed` picks where the

@@ -4,10 +4,10 @@
 //! goes first, and among equals the allocation that frees the most.
 
 use super::feasible::{exhausted_dimension, node_capacity};
-use super::rank::NodeUsage;
+use super::usage::NodeUsage;
 use super::StateView;
 use crate::structs::{Allocation, Job, JobType, Node, Resources, SchedulerConfiguration, TaskGroup};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// How much lower a job's priority must be for its allocations to be preempted.
@@ -36,15 +36,14 @@ pub fn select(
     demand: &Resources,
     node: &Node,
     usage: &mut NodeUsage,
-    stopping: &BTreeSet<String>,
     state: &dyn StateView,
 ) -> Vec<Arc<Allocation>> {
-    let mut used = usage.used(node, job, stopping, state);
+    let mut used = usage.used(node, state);
     let wanted_ports: HashSet<u16> = group.networks.iter().flat_map(|n| &n.reserved_ports).map(|p| p.value).collect();
     let mut candidates: Vec<Arc<Allocation>> = state
         .allocs_by_node(&node.id)
         .into_iter()
-        .filter(|a| !a.is_terminal() && !stopping.contains(&a.id) && a.job_id != job.id)
+        .filter(|a| !a.is_terminal() && !usage.is_stopping(&a.id) && a.job_id != job.id)
         .filter(|a| priority(a) + PRIORITY_DELTA <= job.priority)
         .collect();
     candidates.sort_by_key(|a| {
@@ -56,7 +55,7 @@ pub fn select(
     let mut ports_blocked: usize = state
         .allocs_by_node(&node.id)
         .iter()
-        .filter(|a| !a.is_terminal() && !stopping.contains(&a.id) && holds_wanted_port(a))
+        .filter(|a| !a.is_terminal() && !usage.is_stopping(&a.id) && holds_wanted_port(a))
         .count();
     let capacity = node_capacity(node);
     let mut victims = Vec::new();
@@ -64,10 +63,7 @@ pub fn select(
         if ports_blocked == 0 && exhausted_dimension(&capacity, &used, demand).is_none() {
             break;
         }
-        let freed = candidate.allocated_resources.total();
-        used.cpu = used.cpu.saturating_sub(freed.cpu);
-        used.memory_mb = used.memory_mb.saturating_sub(freed.memory_mb);
-        used.disk_mb = used.disk_mb.saturating_sub(freed.disk_mb);
+        used = used.saturating_sub(&candidate.allocated_resources.total());
         if holds_wanted_port(&candidate) {
             ports_blocked -= 1;
         }

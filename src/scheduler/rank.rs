@@ -6,83 +6,16 @@ use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_ca
 use super::reconcile::Placement;
 use super::score::{self, SpreadCounts};
 use super::select::{candidate_limit, NodeCursor};
+use super::usage::NodeUsage;
 use super::{ports, Outcome, StateView};
 use crate::structs::{
     generate_id, now_nanos, Affinity, AllocMetric, AllocatedPort, AllocatedResources, Allocation, ClientStatus,
     DesiredStatus, Evaluation, Job, Node, NodeStatus, Resources, SchedulerConfiguration, SharedResources, Spread,
     TaskGroup,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-
-/// Resources in use and allocations of the job being placed, per node, including what this
-/// plan has already placed or stopped.
-#[derive(Default)]
-pub(super) struct NodeUsage {
-    used: HashMap<String, Resources>,
-    collisions: HashMap<(String, String), u32>,
-    ports: HashMap<String, HashSet<u16>>,
-}
-
-impl NodeUsage {
-    pub(super) fn used(
-        &mut self,
-        node: &Node,
-        job: &Job,
-        stopping: &BTreeSet<String>,
-        state: &dyn StateView,
-    ) -> Resources {
-        if let Some(used) = self.used.get(&node.id) {
-            return *used;
-        }
-        let mut used = Resources::default();
-        let live: Vec<_> = state
-            .allocs_by_node(&node.id)
-            .into_iter()
-            .filter(|a| !a.is_terminal() && !stopping.contains(&a.id))
-            .collect();
-        self.ports.insert(node.id.clone(), ports::held(live.iter().map(|a| a.as_ref())));
-        for alloc in live {
-            used.add(&alloc.allocated_resources.total());
-            if alloc.job_id == job.id && alloc.namespace == job.namespace {
-                *self.collisions.entry((node.id.clone(), alloc.task_group.clone())).or_default() += 1;
-            }
-        }
-        self.used.insert(node.id.clone(), used);
-        used
-    }
-
-    /// This job's allocations on the node: of one group, or of all its groups.
-    fn job_allocs_on(&self, node_id: &str, group: Option<&str>) -> u32 {
-        self.collisions
-            .iter()
-            .filter(|((n, g), _)| n == node_id && group.is_none_or(|want| want == g))
-            .map(|(_, c)| c)
-            .sum()
-    }
-
-    /// Takes an allocation the plan evicts off the node's usage.
-    pub(super) fn release(&mut self, alloc: &Allocation) {
-        if let Some(used) = self.used.get_mut(&alloc.node_id) {
-            let freed = alloc.allocated_resources.total();
-            used.cpu = used.cpu.saturating_sub(freed.cpu);
-            used.memory_mb = used.memory_mb.saturating_sub(freed.memory_mb);
-            used.disk_mb = used.disk_mb.saturating_sub(freed.disk_mb);
-        }
-        if let Some(ports) = self.ports.get_mut(&alloc.node_id) {
-            for port in &alloc.allocated_resources.shared.ports {
-                ports.remove(&port.value);
-            }
-        }
-    }
-
-    pub(super) fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
-        self.used.entry(node_id.to_string()).or_default().add(demand);
-        self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
-        *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
-    }
-}
 
 /// What ranking needs to know of one task group, worked out once per evaluation.
 struct GroupRules<'a> {
@@ -97,13 +30,7 @@ struct GroupRules<'a> {
 }
 
 impl<'a> GroupRules<'a> {
-    fn new(
-        job: &'a Job,
-        group: &'a TaskGroup,
-        node_count: usize,
-        stopping: &BTreeSet<String>,
-        state: &dyn StateView,
-    ) -> Self {
+    fn new(job: &'a Job, group: &'a TaskGroup, node_count: usize, usage: &NodeUsage, state: &dyn StateView) -> Self {
         let affinities: Vec<&Affinity> = job
             .affinities
             .iter()
@@ -116,7 +43,7 @@ impl<'a> GroupRules<'a> {
             let running = state
                 .allocs_by_job(&job.namespace, &job.id)
                 .into_iter()
-                .filter(|a| a.task_group == group.name && !a.is_terminal() && !stopping.contains(&a.id));
+                .filter(|a| a.task_group == group.name && !a.is_terminal() && !usage.is_stopping(&a.id));
             for node in running.filter_map(|a| state.node(&a.node_id)) {
                 spread_counts.add(&spreads, &node);
             }
@@ -164,11 +91,11 @@ fn seed_for(eval: &Evaluation) -> u64 {
 
 /// Ready nodes per datacenter, as placement metrics report them.
 fn nodes_available(nodes: &[Arc<Node>]) -> BTreeMap<String, u64> {
-    let mut available = BTreeMap::new();
+    let mut available: BTreeMap<&str, u64> = BTreeMap::new();
     for node in nodes.iter().filter(|n| n.status == NodeStatus::Ready) {
-        *available.entry(node.datacenter.clone()).or_default() += 1;
+        *available.entry(node.datacenter.as_str()).or_default() += 1;
     }
-    available
+    available.into_iter().map(|(dc, n)| (dc.to_string(), n)).collect()
 }
 
 pub fn place_all(
@@ -181,8 +108,7 @@ pub fn place_all(
 ) {
     let mut cursor = NodeCursor::new(state.nodes(), seed_for(eval));
     let available = nodes_available(cursor.nodes());
-    let stopping: BTreeSet<String> = outcome.plan.node_update.values().flatten().map(|a| a.id.clone()).collect();
-    let mut usage = NodeUsage::default();
+    let mut usage = NodeUsage::new(job, outcome.plan.node_update.values().flatten(), state);
     let mut rules: HashMap<String, GroupRules> = HashMap::new();
     for placement in placements {
         let Some(group) = job.task_group(&placement.group) else {
@@ -196,10 +122,10 @@ pub fn place_all(
         }
         let rules = rules
             .entry(group.name.clone())
-            .or_insert_with(|| GroupRules::new(job, group, cursor.nodes().len(), &stopping, state));
+            .or_insert_with(|| GroupRules::new(job, group, cursor.nodes().len(), &usage, state));
         let started = std::time::Instant::now();
         let mut metric = AllocMetric { nodes_available: available.clone(), ..AllocMetric::default() };
-        let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, &stopping, state, config, &mut metric);
+        let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, state, config, &mut metric);
         metric.allocation_time = started.elapsed().as_nanos() as i64;
         match chosen {
             Some((node, ports)) => {
@@ -229,7 +155,6 @@ fn pick_node(
     placement: &Placement,
     cursor: &mut NodeCursor,
     usage: &mut NodeUsage,
-    stopping: &BTreeSet<String>,
     state: &dyn StateView,
     config: &SchedulerConfiguration,
     metric: &mut AllocMetric,
@@ -244,7 +169,7 @@ fn pick_node(
             continue;
         }
         if let Some(job_wide) = rules.distinct {
-            usage.used(node, job, stopping, state);
+            usage.used(node, state);
             let scope = if job_wide { None } else { Some(group.name.as_str()) };
             if usage.job_allocs_on(&node.id, scope) > 0 {
                 metric.nodes_filtered += 1;
@@ -252,11 +177,11 @@ fn pick_node(
                 continue;
             }
         }
-        let Some((assigned, after)) = room_on(node, job, group, &rules.demand, usage, stopping, state, metric) else {
+        let Some((assigned, after)) = room_on(node, group, &rules.demand, usage, state, metric) else {
             continue;
         };
         let capacity = node_capacity(node);
-        let collisions = usage.collisions.get(&(node.id.clone(), group.name.clone())).copied().unwrap_or(0);
+        let collisions = usage.collisions(&node.id, &group.name);
         let avoid = placement.avoid_nodes.contains(&node.id);
         let score = rules.score(config, &capacity, &after, collisions, node, avoid);
         if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
@@ -276,23 +201,20 @@ fn pick_node(
 
 /// Whether the node has room for one more allocation of the group: the ports it would get
 /// and the node's usage with it; records the exhausted dimension in `metric` otherwise.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn room_on(
     node: &Node,
-    job: &Job,
     group: &TaskGroup,
     demand: &Resources,
     usage: &mut NodeUsage,
-    stopping: &BTreeSet<String>,
     state: &dyn StateView,
     metric: &mut AllocMetric,
 ) -> Option<(Vec<AllocatedPort>, Resources)> {
-    let used = usage.used(node, job, stopping, state);
+    let used = usage.used(node, state);
     let capacity = node_capacity(node);
     let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
     let assigned = exhausted_dimension(&capacity, &used, demand)
         .map(str::to_string)
-        .map_or_else(|| ports::assign(group, &usage.ports[&node.id], host_ip, fastrand::u64(..)), Err);
+        .map_or_else(|| ports::assign(group, usage.ports(&node.id), host_ip, fastrand::u64(..)), Err);
     match assigned {
         Ok(ports) => {
             let after = Resources {

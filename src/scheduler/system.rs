@@ -7,13 +7,14 @@
 
 use super::feasible::{group_demand, node_is_feasible};
 use super::preempt;
-use super::rank::{new_allocation, room_on, NodeUsage};
+use super::rank::{new_allocation, room_on};
 use super::reconcile::{fills_slot, group_changed, on_lost_node, reconcile, stop};
+use super::usage::NodeUsage;
 use super::{Outcome, StateView};
 use crate::structs::{
     now_nanos, AllocMetric, Allocation, ClientStatus, DesiredStatus, Evaluation, Job, Node, NodeStatus,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn StateView, outcome: &mut Outcome) {
@@ -48,7 +49,7 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
             slots.entry((alloc.node_id.as_str(), alloc.task_group.as_str())).or_default().push(alloc);
         }
     }
-    let stopping: BTreeSet<String> = stops.iter().map(|a| a.id.clone()).collect();
+    let mut usage = NodeUsage::new(&job, &stops, state);
     for alloc in stops {
         outcome.plan.node_update.entry(alloc.node_id.clone()).or_default().push(alloc);
     }
@@ -57,8 +58,6 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
     }
     let mut nodes = state.nodes();
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut usage = NodeUsage::default();
-    let mut stopping = stopping;
     for node in nodes.iter().filter(|n| n.status == NodeStatus::Ready && n.scheduling_eligibility != "ineligible") {
         for group in &job.task_groups {
             let mut metric = AllocMetric::default();
@@ -69,10 +68,10 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
             let mut live = slot.iter().filter(|a| !a.client_status.is_terminal());
             if let Some(current) = live.next() {
                 for extra in live {
-                    push_stop(outcome, &mut stopping, stop(extra, "alloc not needed due to job update", None));
+                    push_stop(outcome, &mut usage, stop(extra, "alloc not needed due to job update", None));
                 }
                 if group_changed(current, group) {
-                    push_stop(outcome, &mut stopping, stop(current, "alloc is being updated due to job update", None));
+                    push_stop(outcome, &mut usage, stop(current, "alloc is being updated due to job update", None));
                 } else {
                     if current.job_version() != job.version {
                         let updated =
@@ -84,14 +83,14 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
             } else if slot.iter().any(|a| fills_slot(a, &job)) {
                 continue;
             }
-            place_on(eval, &job, group, node, &mut usage, &mut stopping, state, outcome, metric);
+            place_on(eval, &job, group, node, &mut usage, state, outcome, metric);
         }
     }
 }
 
 /// Records a stop in the plan and in what the rest of the run treats as stopping.
-fn push_stop(outcome: &mut Outcome, stopping: &mut BTreeSet<String>, alloc: Allocation) {
-    stopping.insert(alloc.id.clone());
+fn push_stop(outcome: &mut Outcome, usage: &mut NodeUsage, alloc: Allocation) {
+    usage.stop(&alloc);
     outcome.plan.node_update.entry(alloc.node_id.clone()).or_default().push(alloc);
 }
 
@@ -110,27 +109,25 @@ fn place_on(
     group: &crate::structs::TaskGroup,
     node: &Arc<Node>,
     usage: &mut NodeUsage,
-    stopping: &mut BTreeSet<String>,
     state: &dyn StateView,
     outcome: &mut Outcome,
     mut metric: AllocMetric,
 ) {
     let demand = group_demand(group);
     let mut alloc = new_allocation(eval, job, group, 0, node);
-    let mut room = room_on(node, job, group, &demand, usage, stopping, state, &mut metric);
+    let mut room = room_on(node, group, &demand, usage, state, &mut metric);
     if room.is_none() && preempt::allowed(job, &state.scheduler_config()) {
-        let victims = preempt::select(job, group, &demand, node, usage, stopping, state);
+        let victims = preempt::select(job, group, &demand, node, usage, state);
         if !victims.is_empty() {
             for victim in &victims {
-                usage.release(victim);
                 let mut evicted = stop(victim, &format!("Preempted by alloc ID {}", alloc.id), None);
                 evicted.desired_status = DesiredStatus::Evict;
                 evicted.preempted_by_allocation = alloc.id.clone();
                 alloc.preempted_allocations.push(victim.id.clone());
                 outcome.preempted_jobs.insert((victim.namespace.clone(), victim.job_id.clone()));
-                push_stop(outcome, stopping, evicted);
+                push_stop(outcome, usage, evicted);
             }
-            room = room_on(node, job, group, &demand, usage, stopping, state, &mut metric);
+            room = room_on(node, group, &demand, usage, state, &mut metric);
         }
     }
     match room {

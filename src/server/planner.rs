@@ -8,9 +8,7 @@ use super::command::Command;
 use super::state::{Snapshot, StateStore};
 use super::{Proposer, ServerError};
 use crate::scheduler::feasible::{exhausted_dimension, node_capacity};
-use crate::scheduler::ports;
 use crate::structs::{Allocation, NodeStatus, Plan, PlanResult, Resources};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 type Submission = (Plan, smol::channel::Sender<Result<PlanResult, ServerError>>);
@@ -42,7 +40,8 @@ impl PlanQueue {
 }
 
 /// Whether a node can take the plan's allocations on top of what it runs now: resources
-/// and host ports.
+/// and host ports. The node's load comes from the state; allocations the plan stops or
+/// replaces (in-place updates of live ones) are taken out of it first.
 fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]) -> bool {
     let Some(node) = snap.node(node_id) else {
         return false;
@@ -50,26 +49,20 @@ fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]
     if node.status != NodeStatus::Ready {
         return false;
     }
-    let stopping: BTreeSet<&str> = plan.node_update.get(node_id).into_iter().flatten().map(|a| a.id.as_str()).collect();
-    let replacing: BTreeSet<&str> = placing.iter().map(|a| a.id.as_str()).collect();
-    let staying: Vec<_> = snap
-        .allocs_by_node(node_id)
-        .into_iter()
-        .filter(|a| !a.is_terminal() && !stopping.contains(a.id.as_str()) && !replacing.contains(a.id.as_str()))
-        .collect();
-    let mut used = Resources::default();
-    for alloc in &staying {
-        used.add(&alloc.allocated_resources.total());
+    let mut load = (*snap.node_load(node_id)).clone();
+    let stopping = plan.node_update.get(node_id).into_iter().flatten().filter_map(|a| snap.alloc(&a.id));
+    let replacing = placing.iter().filter_map(|a| snap.alloc(&a.id));
+    for current in stopping.chain(replacing).filter(|a| a.node_id == node_id) {
+        load.remove(&current);
     }
-    let mut ports = ports::held(staying.iter().map(|a| a.as_ref()));
     let mut demand = Resources::default();
-    for alloc in placing {
+    for alloc in placing.iter().filter(|a| !a.is_terminal()) {
         demand.add(&alloc.allocated_resources.total());
-        if !alloc.allocated_resources.shared.ports.iter().all(|p| ports.insert(p.value)) {
+        if !alloc.allocated_resources.shared.ports.iter().all(|p| load.ports.insert(p.value)) {
             return false;
         }
     }
-    exhausted_dimension(&node_capacity(&node), &used, &demand).is_none()
+    exhausted_dimension(&node_capacity(&node), &load.used, &demand).is_none()
 }
 
 async fn apply(state: &StateStore, proposer: &Proposer, plan: Plan) -> Result<PlanResult, ServerError> {

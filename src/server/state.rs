@@ -4,6 +4,7 @@
 //! Only the FSM writes to it (every write comes from a committed Raft entry); everything
 //! else reads consistent snapshots.
 
+use crate::scheduler::NodeLoad;
 use crate::structs::{
     Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node, SchedulerConfiguration,
 };
@@ -26,16 +27,29 @@ pub enum Table {
 /// `(namespace, job id)`
 pub type JobKey = (String, String);
 
+/// Keys of the large tables and indexes: shared strings, so that the copy-on-write nodes
+/// a write copies clone keys by reference count instead of by allocation.
+type Id = Arc<str>;
+
+/// `(namespace, job id)` inside the indexes.
+type JobRef = (Id, Id);
+
+fn job_ref(namespace: &str, job_id: &str) -> JobRef {
+    (namespace.into(), job_id.into())
+}
+
 /// A consistent, immutable view of the whole state at one Raft index.
 #[derive(Clone, Default)]
 pub struct Snapshot {
     jobs: OrdMap<JobKey, Arc<Job>>,
-    evals: OrdMap<String, Arc<Evaluation>>,
-    allocs: OrdMap<String, Arc<Allocation>>,
-    nodes: OrdMap<String, Arc<Node>>,
-    allocs_by_node: OrdSet<(String, String)>,
-    allocs_by_job: OrdSet<(JobKey, String)>,
-    evals_by_job: OrdSet<(JobKey, String)>,
+    evals: OrdMap<Id, Arc<Evaluation>>,
+    allocs: OrdMap<Id, Arc<Allocation>>,
+    nodes: OrdMap<Id, Arc<Node>>,
+    allocs_by_node: OrdSet<(Id, Id)>,
+    allocs_by_job: OrdSet<(JobRef, Id)>,
+    evals_by_job: OrdSet<(JobRef, Id)>,
+    /// What each node's live allocations hold, kept up to date by every allocation write.
+    node_loads: OrdMap<Id, Arc<NodeLoad>>,
     scheduler_config: Arc<SchedulerConfiguration>,
     indexes: TableIndexes,
 }
@@ -63,14 +77,14 @@ struct Persisted {
     indexes: TableIndexes,
 }
 
-fn prefixed<'a, V: 'a>(map: &'a OrdMap<String, Arc<V>>, prefix: &'a str) -> impl Iterator<Item = &'a Arc<V>> + 'a {
-    map.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix)).map(|(_, v)| v)
+fn prefixed<'a, V: 'a>(map: &'a OrdMap<Id, Arc<V>>, prefix: &'a str) -> impl Iterator<Item = &'a Arc<V>> + 'a {
+    map.range(Id::from(prefix)..).take_while(move |(k, _)| k.starts_with(prefix)).map(|(_, v)| v)
 }
 
 /// The rows a secondary index lists under `key`, looked up in their table.
-fn indexed<K: Ord + Clone, V>(index: &OrdSet<(K, String)>, key: K, table: &OrdMap<String, Arc<V>>) -> Vec<Arc<V>> {
+fn indexed<K: Ord + Clone, V>(index: &OrdSet<(K, Id)>, key: K, table: &OrdMap<Id, Arc<V>>) -> Vec<Arc<V>> {
     index
-        .range((key.clone(), String::new())..)
+        .range((key.clone(), Id::from(""))..)
         .take_while(|(k, _)| *k == key)
         .filter_map(|(_, id)| table.get(id).cloned())
         .collect()
@@ -86,11 +100,11 @@ impl Snapshot {
         }
     }
 
-    /// The highest index of any table: the Raft index this snapshot reflects.
     pub fn scheduler_config(&self) -> &SchedulerConfiguration {
         &self.scheduler_config
     }
 
+    /// The highest index of any table: the Raft index this snapshot reflects.
     pub fn latest_index(&self) -> u64 {
         let i = self.indexes;
         i.jobs.max(i.evals).max(i.allocs).max(i.nodes)
@@ -114,7 +128,7 @@ impl Snapshot {
     }
 
     pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        indexed(&self.evals_by_job, (namespace.to_string(), job_id.to_string()), &self.evals)
+        indexed(&self.evals_by_job, job_ref(namespace, job_id), &self.evals)
     }
 
     /// Evaluations not yet finished, oldest first.
@@ -137,11 +151,11 @@ impl Snapshot {
     }
 
     pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        indexed(&self.allocs_by_job, (namespace.to_string(), job_id.to_string()), &self.allocs)
+        indexed(&self.allocs_by_job, job_ref(namespace, job_id), &self.allocs)
     }
 
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        indexed(&self.allocs_by_node, node_id.to_string(), &self.allocs)
+        indexed(&self.allocs_by_node, Id::from(node_id), &self.allocs)
     }
 
     pub fn node(&self, id: &str) -> Option<Arc<Node>> {
@@ -244,7 +258,7 @@ impl Snapshot {
             snap.put_alloc(alloc);
         }
         for node in persisted.nodes {
-            snap.nodes.insert(node.id.clone(), Arc::new(node));
+            snap.nodes.insert(node.id.as_str().into(), Arc::new(node));
         }
         Ok(snap)
     }
@@ -256,19 +270,46 @@ impl Snapshot {
     }
 
     fn put_eval(&mut self, eval: Evaluation) {
-        self.evals_by_job.insert(((eval.namespace.clone(), eval.job_id.clone()), eval.id.clone()));
-        self.evals.insert(eval.id.clone(), Arc::new(eval));
+        let id = Id::from(eval.id.as_str());
+        self.evals_by_job.insert((job_ref(&eval.namespace, &eval.job_id), id.clone()));
+        self.evals.insert(id, Arc::new(eval));
     }
 
     fn put_alloc(&mut self, alloc: Allocation) {
-        if let Some(old) = self.allocs.get(&alloc.id) {
-            if old.node_id != alloc.node_id {
-                self.allocs_by_node.remove(&(old.node_id.clone(), old.id.clone()));
+        let id = Id::from(alloc.id.as_str());
+        match self.allocs.get(alloc.id.as_str()).cloned() {
+            Some(old) => {
+                if old.node_id != alloc.node_id {
+                    self.allocs_by_node.remove(&(Id::from(old.node_id.as_str()), id.clone()));
+                    self.allocs_by_node.insert((alloc.node_id.as_str().into(), id.clone()));
+                }
+                self.change_load(&old, NodeLoad::remove);
+            }
+            None => {
+                self.allocs_by_node.insert((alloc.node_id.as_str().into(), id.clone()));
+                self.allocs_by_job.insert((job_ref(&alloc.namespace, &alloc.job_id), id.clone()));
             }
         }
-        self.allocs_by_node.insert((alloc.node_id.clone(), alloc.id.clone()));
-        self.allocs_by_job.insert(((alloc.namespace.clone(), alloc.job_id.clone()), alloc.id.clone()));
-        self.allocs.insert(alloc.id.clone(), Arc::new(alloc));
+        self.change_load(&alloc, NodeLoad::add);
+        self.allocs.insert(id, Arc::new(alloc));
+    }
+}
+
+impl Snapshot {
+    fn change_load(&mut self, alloc: &Allocation, change: fn(&mut NodeLoad, &Allocation)) {
+        if alloc.is_terminal() {
+            return;
+        }
+        let load = self.node_loads.entry(alloc.node_id.as_str().into()).or_default();
+        change(Arc::make_mut(load), alloc);
+        if load.is_empty() {
+            self.node_loads.remove(alloc.node_id.as_str());
+        }
+    }
+
+    /// What the node's live allocations hold.
+    pub fn node_load(&self, node_id: &str) -> Arc<NodeLoad> {
+        self.node_loads.get(node_id).cloned().unwrap_or_default()
     }
 }
 
@@ -304,7 +345,7 @@ impl Txn {
     }
 
     pub fn upsert_eval(&mut self, mut eval: Evaluation) {
-        if self.snap.evals.get(&eval.id).is_none() {
+        if self.snap.evals.get(eval.id.as_str()).is_none() {
             eval.create_index = self.index;
         }
         eval.modify_index = self.index;
@@ -315,7 +356,7 @@ impl Txn {
     }
 
     pub fn upsert_alloc(&mut self, mut alloc: Allocation) {
-        if self.snap.allocs.get(&alloc.id).is_none() {
+        if self.snap.allocs.get(alloc.id.as_str()).is_none() {
             alloc.create_index = self.index;
         }
         alloc.modify_index = self.index;
@@ -334,27 +375,30 @@ impl Txn {
     }
 
     pub fn upsert_node(&mut self, mut node: Node) {
-        if let Some(old) = self.snap.nodes.get(&node.id) {
+        if let Some(old) = self.snap.nodes.get(node.id.as_str()) {
             node.create_index = old.create_index;
         } else {
             node.create_index = self.index;
         }
         node.modify_index = self.index;
         self.snap.indexes.nodes = self.index;
-        self.snap.nodes.insert(node.id.clone(), Arc::new(node));
+        self.snap.nodes.insert(node.id.as_str().into(), Arc::new(node));
     }
 
     /// Removes a purged job's evaluations and allocations too.
     pub fn purge_job(&mut self, namespace: &str, id: &str) {
-        let key = (namespace.to_string(), id.to_string());
+        let key = job_ref(namespace, id);
         for alloc in self.snap.allocs_by_job(namespace, id) {
-            self.snap.allocs.remove(&alloc.id);
-            self.snap.allocs_by_node.remove(&(alloc.node_id.clone(), alloc.id.clone()));
-            self.snap.allocs_by_job.remove(&(key.clone(), alloc.id.clone()));
+            let alloc_id = Id::from(alloc.id.as_str());
+            self.snap.change_load(&alloc, NodeLoad::remove);
+            self.snap.allocs.remove(&alloc_id);
+            self.snap.allocs_by_node.remove(&(alloc.node_id.as_str().into(), alloc_id.clone()));
+            self.snap.allocs_by_job.remove(&(key.clone(), alloc_id));
         }
         for eval in self.snap.evals_by_job(namespace, id) {
-            self.snap.evals.remove(&eval.id);
-            self.snap.evals_by_job.remove(&(key.clone(), eval.id.clone()));
+            let eval_id = Id::from(eval.id.as_str());
+            self.snap.evals.remove(&eval_id);
+            self.snap.evals_by_job.remove(&(key.clone(), eval_id));
         }
         self.snap.indexes.allocs = self.index;
         self.snap.indexes.evals = self.index;
@@ -459,6 +503,29 @@ mod tests {
             node_id: node.into(),
             ..Allocation::default()
         }
+    }
+
+    #[test]
+    fn node_loads_follow_allocation_writes() {
+        let store = StateStore::new();
+        let mut a1 = alloc("a1", "web", "n1");
+        a1.allocated_resources.tasks.insert("t".into(), crate::structs::Resources { cpu: 300, ..Default::default() });
+        let mut a2 = alloc("a2", "web", "n1");
+        a2.allocated_resources.tasks.insert("t".into(), crate::structs::Resources { cpu: 200, ..Default::default() });
+        store.write(1, |t| t.upsert_job(job("web")));
+        store.write(2, |t| {
+            t.upsert_alloc(a1.clone());
+            t.upsert_alloc(a2.clone());
+        });
+        assert_eq!(store.snapshot().node_load("n1").used.cpu, 500);
+        let before = store.snapshot();
+        store.write(3, |t| t.upsert_alloc(Allocation { client_status: ClientStatus::Complete, ..a1.clone() }));
+        assert_eq!(store.snapshot().node_load("n1").used.cpu, 200, "a finished allocation frees its resources");
+        assert_eq!(before.node_load("n1").used.cpu, 500, "older snapshots keep their view");
+        store.write(4, |t| t.upsert_alloc(Allocation { node_id: "n2".into(), ..a2.clone() }));
+        assert_eq!((store.snapshot().node_load("n1").used.cpu, store.snapshot().node_load("n2").used.cpu), (0, 200));
+        store.write(5, |t| t.purge_job("default", "web"));
+        assert!(store.snapshot().node_load("n2").is_empty());
     }
 
     #[test]

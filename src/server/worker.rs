@@ -6,7 +6,7 @@ use super::command::Command;
 use super::planner::PlanQueue;
 use super::state::{Snapshot, StateStore, Table};
 use super::{Proposer, Server, ServerError};
-use crate::scheduler::{self, Outcome, StateView};
+use crate::scheduler::{self, NodeLoad, Outcome, StateView};
 use crate::structs::{
     generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node, SchedulerConfiguration,
 };
@@ -36,6 +36,9 @@ impl StateView for Snapshot {
     }
     fn scheduler_config(&self) -> SchedulerConfiguration {
         Snapshot::scheduler_config(self).clone()
+    }
+    fn node_load(&self, node_id: &str) -> Arc<NodeLoad> {
+        Snapshot::node_load(self, node_id)
     }
 }
 

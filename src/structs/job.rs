@@ -201,6 +201,16 @@ impl Resources {
         self.memory_mb += other.memory_mb;
         self.disk_mb += other.disk_mb;
     }
+
+    /// What is left after taking `other` away, never below zero (cpu, memory, disk).
+    pub fn saturating_sub(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu: self.cpu.saturating_sub(other.cpu),
+            memory_mb: self.memory_mb.saturating_sub(other.memory_mb),
+            disk_mb: self.disk_mb.saturating_sub(other.disk_mb),
+            ..*self
+        }
+    }
 }
 
 /// How a task is restarted on its node when it exits.

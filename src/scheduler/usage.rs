@@ -1,0 +1,121 @@
+//! What one scheduler run sees of each node as it plans: the node's load from the state,
+//! less the allocations the plan stops, plus what the plan has placed, and how many of the
+//! job's allocations each node holds (for anti-affinity and `distinct_hosts`).
+
+use super::StateView;
+use crate::structs::{AllocatedPort, Allocation, Job, Node, Resources};
+use std::collections::{HashMap, HashSet};
+
+pub struct NodeUsage {
+    job_key: (String, String),
+    /// Live allocations the plan stops, by node.
+    stopping: HashMap<String, Vec<Allocation>>,
+    stopping_ids: HashSet<String>,
+    used: HashMap<String, Resources>,
+    ports: HashMap<String, HashSet<u16>>,
+    /// The job's live allocations per (node, group).
+    collisions: HashMap<(String, String), u32>,
+}
+
+impl NodeUsage {
+    /// Usage for placing `job`, with the plan's `stops` already taken out.
+    pub fn new<'a>(job: &Job, stops: impl IntoIterator<Item = &'a Allocation>, state: &dyn StateView) -> NodeUsage {
+        let mut usage = NodeUsage {
+            job_key: (job.namespace.clone(), job.id.clone()),
+            stopping: HashMap::new(),
+            stopping_ids: HashSet::new(),
+            used: HashMap::new(),
+            ports: HashMap::new(),
+            collisions: HashMap::new(),
+        };
+        for stop in stops {
+            usage.record_stop(stop);
+        }
+        for alloc in state.allocs_by_job(&job.namespace, &job.id) {
+            if !alloc.is_terminal() && !usage.stopping_ids.contains(&alloc.id) {
+                *usage.collisions.entry((alloc.node_id.clone(), alloc.task_group.clone())).or_default() += 1;
+            }
+        }
+        usage
+    }
+
+    fn record_stop(&mut self, alloc: &Allocation) {
+        if self.stopping_ids.insert(alloc.id.clone()) && !alloc.client_status.is_terminal() {
+            self.stopping.entry(alloc.node_id.clone()).or_default().push(alloc.clone());
+        }
+    }
+
+    /// Whether the plan stops this allocation.
+    pub fn is_stopping(&self, alloc_id: &str) -> bool {
+        self.stopping_ids.contains(alloc_id)
+    }
+
+    /// The plan stops (or evicts) a live allocation after usage was first computed.
+    pub fn stop(&mut self, alloc: &Allocation) {
+        if self.stopping_ids.contains(&alloc.id) {
+            return;
+        }
+        self.record_stop(alloc);
+        if alloc.client_status.is_terminal() {
+            return;
+        }
+        if let Some(used) = self.used.get_mut(&alloc.node_id) {
+            *used = used.saturating_sub(&alloc.allocated_resources.total());
+        }
+        if let Some(ports) = self.ports.get_mut(&alloc.node_id) {
+            for port in &alloc.allocated_resources.shared.ports {
+                ports.remove(&port.value);
+            }
+        }
+        if (alloc.namespace.clone(), alloc.job_id.clone()) == self.job_key {
+            if let Some(count) = self.collisions.get_mut(&(alloc.node_id.clone(), alloc.task_group.clone())) {
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// What the node's live allocations use, as this plan leaves it.
+    pub fn used(&mut self, node: &Node, state: &dyn StateView) -> Resources {
+        if let Some(used) = self.used.get(&node.id) {
+            return *used;
+        }
+        let load = state.node_load(&node.id);
+        let mut used = load.used;
+        let mut ports = load.ports.clone();
+        for alloc in self.stopping.get(&node.id).into_iter().flatten() {
+            used = used.saturating_sub(&alloc.allocated_resources.total());
+            for port in &alloc.allocated_resources.shared.ports {
+                ports.remove(&port.value);
+            }
+        }
+        self.ports.insert(node.id.clone(), ports);
+        self.used.insert(node.id.clone(), used);
+        used
+    }
+
+    /// The host ports held on the node; [`NodeUsage::used`] must have been called for it.
+    pub fn ports(&self, node_id: &str) -> &HashSet<u16> {
+        &self.ports[node_id]
+    }
+
+    /// This job's allocations on the node: of one group, or of all its groups.
+    pub fn job_allocs_on(&self, node_id: &str, group: Option<&str>) -> u32 {
+        self.collisions
+            .iter()
+            .filter(|((n, g), _)| n == node_id && group.is_none_or(|want| want == g))
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// This job's allocations of `group` on the node.
+    pub fn collisions(&self, node_id: &str, group: &str) -> u32 {
+        self.collisions.get(&(node_id.to_string(), group.to_string())).copied().unwrap_or(0)
+    }
+
+    /// Counts a placement the plan makes.
+    pub fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
+        self.used.entry(node_id.to_string()).or_default().add(demand);
+        self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
+        *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
+    }
+}
