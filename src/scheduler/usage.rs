@@ -13,8 +13,8 @@ pub struct NodeUsage {
     stopping_ids: HashSet<String>,
     used: HashMap<String, Resources>,
     ports: HashMap<String, HashSet<u16>>,
-    /// The job's live allocations per (node, group).
-    collisions: HashMap<(String, String), u32>,
+    /// The job's live allocations per group and node.
+    collisions: HashMap<String, HashMap<String, u32>>,
 }
 
 impl NodeUsage {
@@ -33,7 +33,7 @@ impl NodeUsage {
         }
         for alloc in state.allocs_by_job(&job.namespace, &job.id) {
             if !alloc.is_terminal() && !usage.stopping_ids.contains(&alloc.id) {
-                *usage.collisions.entry((alloc.node_id.clone(), alloc.task_group.clone())).or_default() += 1;
+                usage.count(&alloc.task_group, &alloc.node_id);
             }
         }
         usage
@@ -67,8 +67,9 @@ impl NodeUsage {
                 ports.remove(&port.value);
             }
         }
-        if (alloc.namespace.clone(), alloc.job_id.clone()) == self.job_key {
-            if let Some(count) = self.collisions.get_mut(&(alloc.node_id.clone(), alloc.task_group.clone())) {
+        if (alloc.namespace.as_str(), alloc.job_id.as_str()) == (self.job_key.0.as_str(), self.job_key.1.as_str()) {
+            let count = self.collisions.get_mut(&alloc.task_group).and_then(|nodes| nodes.get_mut(&alloc.node_id));
+            if let Some(count) = count {
                 *count = count.saturating_sub(1);
             }
         }
@@ -100,22 +101,29 @@ impl NodeUsage {
 
     /// This job's allocations on the node: of one group, or of all its groups.
     pub fn job_allocs_on(&self, node_id: &str, group: Option<&str>) -> u32 {
-        self.collisions
-            .iter()
-            .filter(|((n, g), _)| n == node_id && group.is_none_or(|want| want == g))
-            .map(|(_, c)| c)
-            .sum()
+        match group {
+            Some(group) => self.collisions(node_id, group),
+            None => self.collisions.values().filter_map(|nodes| nodes.get(node_id)).sum(),
+        }
     }
 
     /// This job's allocations of `group` on the node.
     pub fn collisions(&self, node_id: &str, group: &str) -> u32 {
-        self.collisions.get(&(node_id.to_string(), group.to_string())).copied().unwrap_or(0)
+        self.collisions.get(group).and_then(|nodes| nodes.get(node_id)).copied().unwrap_or(0)
+    }
+
+    fn count(&mut self, group: &str, node_id: &str) {
+        let nodes = match self.collisions.get_mut(group) {
+            Some(nodes) => nodes,
+            None => self.collisions.entry(group.to_string()).or_default(),
+        };
+        *nodes.entry(node_id.to_string()).or_default() += 1;
     }
 
     /// Counts a placement the plan makes.
     pub fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
         self.used.entry(node_id.to_string()).or_default().add(demand);
         self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
-        *self.collisions.entry((node_id.to_string(), group.to_string())).or_default() += 1;
+        self.count(group, node_id);
     }
 }
