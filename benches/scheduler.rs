@@ -235,10 +235,19 @@ fn run(scenario: &'static Scenario, scale: f64) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs one scenario here, or each of several in a fresh process of its own so that one
+/// scenario's memory does not blur the next one's figures.
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let scale: f64 = std::env::var("ROVE_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    for scenario in SCENARIOS.iter().filter(|s| wanted.is_empty() || wanted.iter().any(|w| w == s.name)) {
-        run(scenario, scale);
+    let chosen: Vec<&'static Scenario> =
+        SCENARIOS.iter().filter(|s| wanted.is_empty() || wanted.iter().any(|w| w == s.name)).collect();
+    if let [only] = chosen[..] {
+        return run(only, scale);
+    }
+    let me = std::env::current_exe().expect("the benchmark knows its own path");
+    for scenario in chosen {
+        let status = std::process::Command::new(&me).arg(scenario.name).status().expect("scenario process starts");
+        assert!(status.success(), "scenario {} failed: {status}", scenario.name);
     }
 }
