@@ -33,17 +33,19 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
     let mut slots: HashMap<(&str, &str), Vec<&Arc<Allocation>>> = HashMap::new();
     let mut stops: Vec<Allocation> = Vec::new();
     for alloc in wanted {
-        let node = state.node(&alloc.node_id);
-        let group = job.task_group(&alloc.task_group);
-        if !alloc.client_status.is_terminal() && on_lost_node(alloc, state) {
+        let live = !alloc.client_status.is_terminal();
+        let unwanted = match job.task_group(&alloc.task_group) {
+            None => Some("alloc not needed as task group was removed"),
+            Some(group) => state
+                .node(&alloc.node_id)
+                .is_some_and(|node| still_unwanted(&job, group, &node))
+                .then_some("alloc not needed as node is no longer feasible"),
+        };
+        if live && on_lost_node(alloc, state) {
             stops.push(stop(alloc, "alloc is lost since its node is down", Some(ClientStatus::Lost)));
-        } else if group.is_none() {
-            if !alloc.client_status.is_terminal() {
-                stops.push(stop(alloc, "alloc not needed as task group was removed", None));
-            }
-        } else if node.is_some_and(|n| still_unwanted(&job, group.expect("checked"), &n)) {
-            if !alloc.client_status.is_terminal() {
-                stops.push(stop(alloc, "alloc not needed as node is no longer feasible", None));
+        } else if let Some(reason) = unwanted {
+            if live {
+                stops.push(stop(alloc, reason, None));
             }
         } else {
             slots.entry((alloc.node_id.as_str(), alloc.task_group.as_str())).or_default().push(alloc);
