@@ -48,6 +48,8 @@ pub struct Snapshot {
     allocs_by_node: OrdSet<(Id, Id)>,
     allocs_by_job: OrdSet<(JobRef, Id)>,
     evals_by_job: OrdSet<(JobRef, Id)>,
+    /// Evaluations waiting for capacity, so unblocking does not scan every evaluation.
+    blocked_evals: OrdSet<Id>,
     /// What each node's live allocations hold, kept up to date by every allocation write.
     node_loads: OrdMap<Id, Arc<NodeLoad>>,
     scheduler_config: Arc<SchedulerConfiguration>,
@@ -139,7 +141,7 @@ impl Snapshot {
     }
 
     pub fn blocked_evals(&self) -> impl Iterator<Item = &Arc<Evaluation>> {
-        self.evals.values().filter(|e| e.status == EvalStatus::Blocked)
+        self.blocked_evals.iter().filter_map(|id| self.evals.get(id))
     }
 
     pub fn alloc(&self, id: &str) -> Option<Arc<Allocation>> {
@@ -272,6 +274,11 @@ impl Snapshot {
     fn put_eval(&mut self, eval: Evaluation) {
         let id = Id::from(eval.id.as_str());
         self.evals_by_job.insert((job_ref(&eval.namespace, &eval.job_id), id.clone()));
+        if eval.status == EvalStatus::Blocked {
+            self.blocked_evals.insert(id.clone());
+        } else {
+            self.blocked_evals.remove(&id);
+        }
         self.evals.insert(id, Arc::new(eval));
     }
 
@@ -398,6 +405,7 @@ impl Txn {
         for eval in self.snap.evals_by_job(namespace, id) {
             let eval_id = Id::from(eval.id.as_str());
             self.snap.evals.remove(&eval_id);
+            self.snap.blocked_evals.remove(&eval_id);
             self.snap.evals_by_job.remove(&(key.clone(), eval_id));
         }
         self.snap.indexes.allocs = self.index;
@@ -503,6 +511,31 @@ mod tests {
             node_id: node.into(),
             ..Allocation::default()
         }
+    }
+
+    #[test]
+    fn blocked_evaluations_are_indexed_by_status_and_survive_a_snapshot() {
+        let store = StateStore::new();
+        let eval = |id: &str, status| Evaluation {
+            id: id.into(),
+            namespace: "default".into(),
+            job_id: "web".into(),
+            status,
+            ..Evaluation::default()
+        };
+        store.write(1, |t| {
+            t.upsert_eval(eval("e1", EvalStatus::Blocked));
+            t.upsert_eval(eval("e2", EvalStatus::Complete));
+            t.upsert_eval(eval("e3", EvalStatus::Blocked));
+        });
+        let blocked = |snap: &Snapshot| snap.blocked_evals().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(blocked(&store.snapshot()), ["e1", "e3"]);
+        store.write(2, |t| t.upsert_eval(eval("e1", EvalStatus::Pending)));
+        assert_eq!(blocked(&store.snapshot()), ["e3"]);
+        let restored = Snapshot::from_bytes(&store.snapshot().to_bytes()).unwrap();
+        assert_eq!(blocked(&restored), ["e3"]);
+        store.write(3, |t| t.purge_job("default", "web"));
+        assert!(blocked(&store.snapshot()).is_empty());
     }
 
     #[test]
