@@ -22,7 +22,7 @@ struct ParseRequest {
 }
 
 /// Decodes a JSON body; the error names the offending field's path and position.
-fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiResponse> {
+pub(super) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiResponse> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -8,6 +8,7 @@ mod agent;
 mod client_fs;
 mod http;
 mod jobs;
+mod operator;
 mod query;
 mod reads;
 mod response;

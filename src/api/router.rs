@@ -2,7 +2,7 @@
 //! when this agent has none.
 
 use super::response::ApiResponse;
-use super::{agent, client_fs, jobs, reads};
+use super::{agent, client_fs, jobs, operator, reads};
 use crate::client::Client;
 use crate::rpc::{Request, Response, RpcClient};
 use crate::server::Server;
@@ -136,6 +136,10 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,
         ("GET", ["v1", "node", id]) => reads::node(server, &query, id).await,
+        ("GET", ["v1", "operator", "scheduler", "configuration"]) => operator::scheduler_config(server),
+        ("PUT" | "POST", ["v1", "operator", "scheduler", "configuration"]) => {
+            operator::set_scheduler_config(server, &req.body, &req.query).await
+        }
         (_, ["v1", ..]) => ApiResponse::error(404, format!("no such endpoint: {method} {}", req.path)),
         _ => ApiResponse::error(404, format!("no such path: {}", req.path)),
     }

@@ -7,7 +7,10 @@ use super::raft::RaftError;
 use super::state::{Snapshot, Table};
 use super::{Server, ServerError};
 use crate::rpc::{Request, Response};
-use crate::structs::{now_nanos, trigger, Allocation, ClientStatus, DesiredStatus, Evaluation, Job, Node, NodeStatus};
+use crate::structs::{
+    now_nanos, trigger, Allocation, ClientStatus, DesiredStatus, Evaluation, Job, Node, NodeStatus,
+    SchedulerConfiguration,
+};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -103,6 +106,24 @@ impl Server {
         };
         let index = self.proposer.propose(command).await?;
         Ok(JobDeregisterResponse { eval_id, eval_create_index: index, job_modify_index: index, index })
+    }
+
+    /// Replaces the scheduler configuration; with `cas` (Nomad's check-and-set), only if
+    /// the stored configuration's modify index is still `cas`. Returns whether it was
+    /// updated and the index to read it back at.
+    pub async fn set_scheduler_config(
+        &self,
+        config: SchedulerConfiguration,
+        cas: Option<u64>,
+    ) -> Result<(bool, u64), ServerError> {
+        let current = self.state.snapshot();
+        if let Some(expected) = cas {
+            if current.scheduler_config().modify_index != expected {
+                return Ok((false, current.latest_index()));
+            }
+        }
+        let index = self.proposer.propose(Command::SchedulerSetConfig { config }).await?;
+        Ok((true, index))
     }
 
     /// Waits (briefly) until this server leads with every earlier entry applied, so that a

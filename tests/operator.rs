@@ -1,0 +1,48 @@
+//! The scheduler configuration through a real dev agent's API: read, change, check-and-set,
+//! bad input refused, and the change surviving a restart.
+
+mod common;
+
+use common::{http, Agent, TempDir};
+use serde_json::{json, Value};
+
+fn put(agent: &Agent, path: &str, body: &Value) -> (u16, Value) {
+    let (status, bytes) = http(agent.http_port, "PUT", path, Some(body.to_string().as_bytes())).unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[test]
+fn scheduler_configuration_is_read_changed_and_kept() {
+    let dir = TempDir::new("operator");
+    let mut agent = Agent::dev(dir.path());
+    let path = "/v1/operator/scheduler/configuration";
+    let initial = agent.get(path);
+    let config = &initial["SchedulerConfig"];
+    assert_eq!(config["SchedulerAlgorithm"], "binpack");
+    assert_eq!(config["PreemptionConfig"]["SystemSchedulerEnabled"], true, "Nomad's default");
+    assert_eq!(config["PreemptionConfig"]["ServiceSchedulerEnabled"], false);
+
+    let mut spread = config.clone();
+    spread["SchedulerAlgorithm"] = json!("spread");
+    let (status, answer) = put(&agent, path, &spread);
+    assert_eq!((status, &answer["Updated"]), (200, &json!(true)), "{answer}");
+    let changed = agent.get(path);
+    assert_eq!(changed["SchedulerConfig"]["SchedulerAlgorithm"], "spread");
+    let modify_index = changed["SchedulerConfig"]["ModifyIndex"].as_u64().unwrap();
+    assert!(modify_index > 0);
+
+    let stale = format!("{path}?cas={}", modify_index - 1);
+    let (status, answer) = put(&agent, &stale, &config.clone());
+    assert_eq!((status, &answer["Updated"]), (200, &json!(false)), "a stale check-and-set changes nothing");
+    assert_eq!(agent.get(path)["SchedulerConfig"]["SchedulerAlgorithm"], "spread");
+
+    let (status, bytes) = http(agent.http_port, "PUT", path, Some(br#"{"SchedulerAlgorithm": "random"}"#)).unwrap();
+    let message = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("SchedulerAlgorithm") && message.contains("binpack"), "{message}");
+
+    assert!(agent.stop().success());
+    agent.restart(&["-dev"]);
+    agent.wait_ready();
+    assert_eq!(agent.get(path)["SchedulerConfig"]["SchedulerAlgorithm"], "spread", "kept across a restart");
+}
