@@ -45,4 +45,22 @@ fn scheduler_configuration_is_read_changed_and_kept() {
     agent.restart(&["-dev"]);
     agent.wait_ready();
     assert_eq!(agent.get(path)["SchedulerConfig"]["SchedulerAlgorithm"], "spread", "kept across a restart");
+
+    // The same through the CLI, Nomad's way.
+    let out = agent.cli_ok(&[
+        "operator",
+        "scheduler",
+        "set-config",
+        "-scheduler-algorithm=binpack",
+        "-preempt-service-scheduler=true",
+    ]);
+    assert!(out.contains("Scheduler configuration updated!"), "{out}");
+    let shown = agent.cli_ok(&["operator", "scheduler", "get-config"]);
+    let line = |name: &str| shown.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
+    assert!(line("Scheduler Algorithm").ends_with("= binpack"), "{shown}");
+    assert!(line("Preemption Service Scheduler").ends_with("= true"), "{shown}");
+    assert!(line("Preemption System Scheduler").ends_with("= true"), "others stay as they were: {shown}");
+    let stale = agent.cli(&["operator", "scheduler", "set-config", "-scheduler-algorithm=spread", "-check-index=1"]);
+    assert_eq!(stale.status.code(), Some(1), "a stale -check-index fails");
+    assert_eq!(agent.get(path)["SchedulerConfig"]["SchedulerAlgorithm"], "binpack");
 }

@@ -12,6 +12,7 @@ mod job;
 mod lookup;
 mod monitor;
 mod node;
+mod operator;
 mod status;
 
 use api_client::{ApiClient, DEFAULT_ADDRESS};
@@ -61,6 +62,9 @@ enum Command {
     /// Work with servers
     #[command(subcommand)]
     Server(node::ServerCommand),
+    /// Cluster-wide settings for operators
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Show the status of jobs, or of the job, allocation, evaluation or node with this ID prefix
     Status(status::StatusArgs),
     /// Rewrite job files in the canonical format
@@ -159,6 +163,7 @@ async fn run_client_command(command: Command) -> CliResult {
         Command::Node(cmd) => node::run(cmd).await,
         Command::Server(cmd) => node::run_server(cmd).await,
         Command::Eval(cmd) => eval::run(cmd).await,
+        Command::Operator(cmd) => operator::run(cmd).await,
         Command::Status(args) => status::run(args).await,
         Command::Agent(_) | Command::Fmt(_) | Command::Version => {
             unreachable!("handled before the async runtime starts")
