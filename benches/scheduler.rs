@@ -162,7 +162,7 @@ fn register_nodes(server: &Arc<Server>, count: usize) {
 /// Registers one job and waits until its evaluation is complete; returns how long it took.
 async fn submit_and_wait(server: &Server, job: Job) -> Duration {
     let started = Instant::now();
-    let response = server.register_job(job).await.expect("job registers");
+    let response = server.register_job(job, None).await.expect("job registers");
     let mut index = 0;
     loop {
         let snap = server.state.wait_for(Table::Evals, index, Duration::from_secs(5)).await;

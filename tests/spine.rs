@@ -350,3 +350,33 @@ job "boxed" {{
         .unwrap();
     assert!(left.stdout.is_empty(), "the finished task's container is removed");
 }
+
+#[test]
+fn job_run_check_index_refuses_a_stale_index_and_changes_nothing() {
+    let dir = TempDir::new("check-index");
+    let agent = Agent::dev(dir.path());
+    let file = job_file(dir.path(), "idx.hcl", &batch_job("idx", "echo one", ""));
+    agent.cli_ok(&["job", "run", "-detach", "-check-index", "0", &file]);
+    let first = agent.get("/v1/job/idx")["JobModifyIndex"].as_u64().unwrap();
+
+    let again = agent.cli(&["job", "run", "-detach", "-check-index", "0", &file]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(err.contains("Enforcing job modify index 0") && err.contains("already exists"), "{err}");
+
+    let changed = job_file(dir.path(), "idx2.hcl", &batch_job("idx", "echo two", ""));
+    agent.cli_ok(&["job", "run", "-detach", "-check-index", &first.to_string(), &changed]);
+    let second = agent.get("/v1/job/idx");
+    let second_index = second["JobModifyIndex"].as_u64().unwrap();
+    assert!(second_index > first);
+    assert_eq!(second["Version"], 1);
+
+    let stale = agent.cli(&["job", "run", "-detach", "-check-index", &first.to_string(), &file]);
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(stale.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("conflicting job modify index: {second_index}")), "{err}");
+    let after = agent.get("/v1/job/idx");
+    assert_eq!((after["JobModifyIndex"].as_u64(), &after["Version"]), (Some(second_index), &second["Version"]));
+    let evals = agent.get("/v1/job/idx/evaluations");
+    assert_eq!(evals.as_array().unwrap().len(), 2, "a refused run creates no evaluation");
+}

@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "PascalCase")]
 struct RegisterRequest {
     job: Job,
+    /// With `EnforceIndex`, register only if the job's modify index is `JobModifyIndex`.
+    #[serde(default)]
+    enforce_index: bool,
+    #[serde(default)]
+    job_modify_index: u64,
 }
 
 /// The body of `POST /v1/jobs/parse`. The parsed job is always canonical, so Nomad's
@@ -45,7 +50,8 @@ pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> Ap
             return ApiResponse::error(400, format!("job ID {:?} does not match the path's {id:?}", request.job.id));
         }
     }
-    match server.register_job(request.job).await {
+    let enforce = request.enforce_index.then_some(request.job_modify_index);
+    match server.register_job(request.job, enforce).await {
         Ok(response) => ApiResponse::indexed(&response, response.index),
         Err(e) => e.into(),
     }

@@ -8,7 +8,7 @@ use crate::server::{JobDeregisterResponse, JobRegisterResponse};
 use crate::structs::{AllocListStub, Job, JobListStub, JobSummary};
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const EXAMPLE_FILE: &str = "example.nomad.hcl";
@@ -35,6 +35,9 @@ pub enum JobCommand {
         /// Print the job in its API JSON form instead of submitting it
         #[arg(long)]
         output: bool,
+        /// Submit only if the job's modify index is still this (0: the job must be new)
+        #[arg(long)]
+        check_index: Option<u64>,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]
@@ -111,7 +114,7 @@ impl VarArgs {
 }
 
 /// A job wrapped as Nomad's API sends and takes it.
-#[derive(serde::Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct JobEnvelope {
     job: Job,
@@ -120,7 +123,9 @@ struct JobEnvelope {
 pub async fn run(cmd: JobCommand) -> CliResult {
     match cmd {
         JobCommand::Init { file, short } => init(&file, short),
-        JobCommand::Run { file, detach, output, vars, api } => run_job(&file, detach, output, &vars, &api).await,
+        JobCommand::Run { file, detach, output, check_index, vars, api } => {
+            run_job(&file, RunOptions { detach, output, check_index }, &vars, &api).await
+        }
         JobCommand::Validate { file, vars } => {
             vars.parse(&file)?;
             println!("Job validation successful");
@@ -158,15 +163,37 @@ fn init(file: &Path, short: bool) -> CliResult {
     Ok(Outcome::Success)
 }
 
-async fn run_job(file: &Path, detach: bool, output: bool, vars: &VarArgs, api: &ApiArgs) -> CliResult {
+/// How `job run` submits.
+struct RunOptions {
+    detach: bool,
+    output: bool,
+    check_index: Option<u64>,
+}
+
+/// The body of a registration with `-check-index`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnforcedRegistration {
+    job: Job,
+    enforce_index: bool,
+    job_modify_index: u64,
+}
+
+async fn run_job(file: &Path, options: RunOptions, vars: &VarArgs, api: &ApiArgs) -> CliResult {
     let job = vars.parse(file)?;
-    if output {
+    if options.output {
         print_json(&JobEnvelope { job });
         return Ok(Outcome::Success);
     }
     let api = api.client()?;
-    let response: JobRegisterResponse = api.put("/v1/jobs", &JobEnvelope { job }).await?;
-    if detach {
+    let response: JobRegisterResponse = match options.check_index {
+        Some(index) => {
+            let body = EnforcedRegistration { job, enforce_index: true, job_modify_index: index };
+            api.put("/v1/jobs", &body).await?
+        }
+        None => api.put("/v1/jobs", &JobEnvelope { job }).await?,
+    };
+    if options.detach {
         println!("Job registration successful");
         println!("Evaluation ID: {}", response.eval_id);
         return Ok(Outcome::Success);

@@ -7,8 +7,15 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
-    /// Register or update a job, with the evaluation that schedules it.
-    JobRegister { job: Box<Job>, eval: Evaluation },
+    /// Register or update a job, with the evaluation that schedules it. With
+    /// `enforce_index`, only if the stored job's modify index is still that (0: no such
+    /// job); otherwise nothing is written.
+    JobRegister {
+        job: Box<Job>,
+        eval: Evaluation,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enforce_index: Option<u64>,
+    },
     /// Stop a job (or remove it with `purge`), with the evaluation that stops its allocations.
     JobDeregister { namespace: String, job_id: String, purge: bool, eval: Option<Evaluation> },
     /// Create or update evaluations (scheduler results, blocked evaluations, unblocking).

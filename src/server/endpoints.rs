@@ -69,13 +69,34 @@ impl Server {
         }
     }
 
-    pub async fn register_job(&self, mut job: Job) -> Result<JobRegisterResponse, ServerError> {
+    /// Registers a job. With `enforce_index` (`job run -check-index`), only if the job's
+    /// modify index is still that (0: the job must not exist); the check is made where the
+    /// write is applied, so no registration can slip in between.
+    pub async fn register_job(
+        &self,
+        mut job: Job,
+        enforce_index: Option<u64>,
+    ) -> Result<JobRegisterResponse, ServerError> {
         Server::prepare_job(&mut job).map_err(|problems| ServerError::InvalidJob(problems.join("\n")))?;
         job.stop = false;
         job.submit_time = now_nanos();
         let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
         let eval_id = eval.id.clone();
-        let index = self.proposer.propose(Command::JobRegister { job: Box::new(job), eval }).await?;
+        let (namespace, job_id) = (job.namespace.clone(), job.id.clone());
+        let index = self.proposer.propose(Command::JobRegister { job: Box::new(job), eval, enforce_index }).await?;
+        if let Some(expected) = enforce_index {
+            let current = self.state.snapshot().job(&namespace, &job_id).map_or(0, |j| j.job_modify_index);
+            if current != index {
+                let found = if expected == 0 {
+                    format!("job {job_id:?} already exists with job modify index {current}")
+                } else if current == 0 {
+                    format!("job {job_id:?} does not exist")
+                } else {
+                    format!("job exists with conflicting job modify index: {current}")
+                };
+                return Err(ServerError::BadRequest(format!("Enforcing job modify index {expected}: {found}")));
+            }
+        }
         Ok(JobRegisterResponse {
             eval_id,
             eval_create_index: index,

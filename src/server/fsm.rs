@@ -21,9 +21,12 @@ impl Fsm {
     fn apply_command(&self, index: u64, command: Command) {
         let pending = self.state.write(index, |txn| {
             match command {
-                Command::JobRegister { job, eval } => {
-                    register_job(txn, *job);
-                    txn.upsert_eval(eval);
+                Command::JobRegister { job, eval, enforce_index } => {
+                    let current = txn.read().job(&job.namespace, &job.id).map_or(0, |j| j.job_modify_index);
+                    if enforce_index.is_none_or(|expected| expected == current) {
+                        register_job(txn, *job);
+                        txn.upsert_eval(eval);
+                    }
                 }
                 Command::JobDeregister { namespace, job_id, purge, eval } => {
                     if purge {

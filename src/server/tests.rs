@@ -73,7 +73,7 @@ fn placed(server: &Server, job_id: &str) -> String {
 fn client_updates_for_unknown_allocations_do_not_block_the_rest() {
     let (server, dir) = start_server("updates");
     smol::block_on(server.register_node(node())).unwrap();
-    smol::block_on(server.register_job(job("web"))).unwrap();
+    smol::block_on(server.register_job(job("web"), None)).unwrap();
     let alloc_id = placed(&server, "web");
     let updates = vec![
         AllocClientUpdate { id: "purged-long-ago".into(), client_status: ClientStatus::Complete, ..Default::default() },
@@ -91,12 +91,12 @@ fn invalid_jobs_are_refused_with_every_problem_and_change_nothing() {
     let mut bad = job("bad");
     bad.priority = 500;
     bad.task_groups[0].tasks[0].resources.memory_mb = 1;
-    let err = smol::block_on(server.register_job(bad)).unwrap_err().to_string();
+    let err = smol::block_on(server.register_job(bad, None)).unwrap_err().to_string();
     assert!(err.contains("priority must be between 1 and 100"), "{err}");
     assert!(err.contains("memory must be at least 10 MB"), "{err}");
     let mut no_command = job("nocmd");
     no_command.task_groups[0].tasks[0].config.clear();
-    let err = smol::block_on(server.register_job(no_command)).unwrap_err().to_string();
+    let err = smol::block_on(server.register_job(no_command, None)).unwrap_err().to_string();
     assert!(err.contains("group \"g\" -> task \"t\": config: missing required field \"command\""), "{err}");
     assert_eq!(server.state.snapshot().jobs("*", "").count(), 0);
     server.shutdown();
