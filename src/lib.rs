@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod jobspec;
 pub mod logging;
+pub mod periodic;
 pub mod rpc;
 pub mod scheduler;
 pub mod server;
