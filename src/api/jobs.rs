@@ -3,6 +3,7 @@
 use super::response::ApiResponse;
 use crate::server::Server;
 use crate::structs::Job;
+use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -52,6 +53,40 @@ pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> Ap
     }
     let enforce = request.enforce_index.then_some(request.job_modify_index);
     match server.register_job(request.job, enforce).await {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
+pub async fn force_periodic(server: &Server, namespace: &str, id: &str) -> ApiResponse {
+    match server.force_periodic(namespace, id).await {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
+/// The body of `PUT /v1/job/:id/dispatch`: the payload in base64 and meta values.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct DispatchRequest {
+    payload: String,
+    meta: BTreeMap<String, String>,
+}
+
+pub async fn dispatch(server: &Server, namespace: &str, id: &str, body: &[u8]) -> ApiResponse {
+    let request: DispatchRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DispatchRequest::default()
+    } else {
+        match decode(body) {
+            Ok(r) => r,
+            Err(response) => return response,
+        }
+    };
+    let payload = match base64::engine::general_purpose::STANDARD.decode(request.payload.trim()) {
+        Ok(payload) => payload,
+        Err(e) => return ApiResponse::error(400, format!("request body: field Payload: not base64: {e}")),
+    };
+    match server.dispatch_job(namespace, id, &payload, request.meta).await {
         Ok(response) => ApiResponse::indexed(&response, response.index),
         Err(e) => e.into(),
     }

@@ -28,7 +28,8 @@ impl ApiRequest {
         format!("{}?{}", self.path, query.join("&"))
     }
 
-    /// Splits `path?query` with percent-decoding.
+    /// Splits `path?query`, percent-decoding the query. The path stays encoded: a segment
+    /// may hold an encoded `/` (a dispatched or periodic job's ID); see [`segments`].
     pub fn parse(method: &str, path_and_query: &str, body: Vec<u8>) -> ApiRequest {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let query = query
@@ -39,8 +40,13 @@ impl ApiRequest {
                 (decode(k), decode(v))
             })
             .collect();
-        ApiRequest { method: method.to_string(), path: decode(path), query, body }
+        ApiRequest { method: method.to_string(), path: path.to_string(), query, body }
     }
+}
+
+/// The path's segments, each percent-decoded on its own.
+fn segments(path: &str) -> Vec<String> {
+    path.trim_matches('/').split('/').map(decode).collect()
 }
 
 /// Percent-encodes a path segment or query value.
@@ -101,7 +107,8 @@ pub struct ApiContext {
 }
 
 pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
-    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let decoded = segments(&req.path);
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method.as_str();
     match segments.as_slice() {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
@@ -126,6 +133,12 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("PUT" | "POST", ["v1", "validate", "job"]) => jobs::validate(&req.body),
         ("GET", ["v1", "job", id]) => reads::job(server, &query, id).await,
         ("PUT" | "POST", ["v1", "job", id]) => jobs::register(server, &req.body, Some(id)).await,
+        ("PUT" | "POST", ["v1", "job", id, "periodic", "force"]) => {
+            jobs::force_periodic(server, &query.namespace, id).await
+        }
+        ("PUT" | "POST", ["v1", "job", id, "dispatch"]) => {
+            jobs::dispatch(server, &query.namespace, id, &req.body).await
+        }
         ("DELETE", ["v1", "job", id]) => jobs::deregister(server, &query.namespace, id, &req.query).await,
         ("GET", ["v1", "job", id, "allocations"]) => reads::job_allocations(server, &query, id).await,
         ("GET", ["v1", "job", id, "evaluations"]) => reads::job_evaluations(server, &query, id).await,
@@ -158,7 +171,13 @@ async fn forward(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::ApiRequest;
+    use super::{segments, ApiRequest};
+
+    #[test]
+    fn an_encoded_slash_stays_inside_its_segment() {
+        let req = ApiRequest::parse("PUT", "/v1/job/backup%2Fperiodic-1795608000/dispatch", Vec::new());
+        assert_eq!(segments(&req.path), ["v1", "job", "backup/periodic-1795608000", "dispatch"]);
+    }
 
     #[test]
     fn query_strings_are_decoded_and_re_encoded() {

@@ -74,6 +74,11 @@ pub enum JobCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Work with periodic jobs
+    #[command(subcommand)]
+    Periodic(super::job_launch::PeriodicCommand),
+    /// Run a parameterized job with a payload and meta values
+    Dispatch(super::job_launch::DispatchArgs),
     /// Print a registered job in its API JSON form
     Inspect {
         job: String,
@@ -126,6 +131,8 @@ pub async fn run(cmd: JobCommand) -> CliResult {
         JobCommand::Run { file, detach, output, check_index, vars, api } => {
             run_job(&file, RunOptions { detach, output, check_index }, &vars, &api).await
         }
+        JobCommand::Periodic(cmd) => super::job_launch::periodic(cmd).await,
+        JobCommand::Dispatch(args) => super::job_launch::dispatch(args).await,
         JobCommand::Validate { file, vars } => {
             vars.parse(&file)?;
             println!("Job validation successful");
@@ -179,6 +186,12 @@ struct EnforcedRegistration {
     job_modify_index: u64,
 }
 
+/// When a periodic job launches next, in UTC, as `job run` reports it.
+fn next_launch(job: &Job) -> Option<String> {
+    let schedule = crate::periodic::Schedule::new(job.periodic.as_ref().filter(|p| p.enabled)?).ok()?;
+    schedule.next_after(jiff::Timestamp::now()).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 async fn run_job(file: &Path, options: RunOptions, vars: &VarArgs, api: &ApiArgs) -> CliResult {
     let job = vars.parse(file)?;
     if options.output {
@@ -186,6 +199,7 @@ async fn run_job(file: &Path, options: RunOptions, vars: &VarArgs, api: &ApiArgs
         return Ok(Outcome::Success);
     }
     let api = api.client()?;
+    let next = next_launch(&job);
     let response: JobRegisterResponse = match options.check_index {
         Some(index) => {
             let body = EnforcedRegistration { job, enforce_index: true, job_modify_index: index };
@@ -193,6 +207,15 @@ async fn run_job(file: &Path, options: RunOptions, vars: &VarArgs, api: &ApiArgs
         }
         None => api.put("/v1/jobs", &JobEnvelope { job }).await?,
     };
+    if response.eval_id.is_empty() {
+        // Periodic and parameterized jobs are templates: nothing is scheduled until a
+        // launch or a dispatch creates a child.
+        println!("Job registration successful");
+        if let Some(next) = next {
+            println!("Approximate next launch time: {next}");
+        }
+        return Ok(Outcome::Success);
+    }
     if options.detach {
         println!("Job registration successful");
         println!("Evaluation ID: {}", response.eval_id);

@@ -9,6 +9,7 @@ mod eval;
 mod fmt;
 mod format;
 mod job;
+mod job_launch;
 mod lookup;
 mod monitor;
 mod node;

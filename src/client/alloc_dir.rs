@@ -40,6 +40,24 @@ impl AllocDir {
         Ok(())
     }
 
+    /// Writes a dispatched job's payload to `<task>/local/<file>`; `file` must be a relative
+    /// path that stays inside `local/`.
+    pub fn write_payload(&self, task: &str, file: &str, payload: &[u8]) -> io::Result<()> {
+        let relative = Path::new(file);
+        let inside = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if file.is_empty() || !inside {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("dispatch_payload file {file:?} must be a relative path inside local/"),
+            ));
+        }
+        let path = self.task_dir(task).join("local").join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, payload)
+    }
+
     pub fn destroy(&self) -> io::Result<()> {
         match std::fs::remove_dir_all(&self.root) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -6,6 +6,7 @@ use super::env::{self, TaskPaths};
 use super::task_runner::{self, event, new_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
 use crate::structs::{Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState};
+use base64::Engine;
 use rove_drivers::{Driver, TaskConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -171,6 +172,15 @@ fn task_spec(
         .get(&task.driver)
         .cloned()
         .ok_or_else(|| format!("driver {:?} is not available on this node", task.driver))?;
+    if let (Some(target), Some(job)) = (&task.dispatch_payload, &alloc.job) {
+        if !job.payload.is_empty() {
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(&job.payload)
+                .map_err(|e| format!("dispatch payload is not base64: {e}"))?;
+            dir.write_payload(&task.name, &target.file, &payload)
+                .map_err(|e| format!("writing the dispatch payload: {e}"))?;
+        }
+    }
     let task_dir = dir.task_dir(&task.name);
     let paths = TaskPaths { alloc_dir: &dir.root, task_dir: &task_dir };
     let task_env = env::build(alloc, task, &ctx.node, &ctx.region, &paths);

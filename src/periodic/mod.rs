@@ -32,7 +32,8 @@ impl Schedule {
         if !config.spec_type.is_empty() && config.spec_type != "cron" {
             return Err(PeriodicError::SpecType(config.spec_type.clone()));
         }
-        let texts: Vec<&String> = std::iter::once(&config.spec).chain(&config.specs).filter(|s| !s.is_empty()).collect();
+        let texts: Vec<&String> =
+            std::iter::once(&config.spec).chain(&config.specs).filter(|s| !s.is_empty()).collect();
         if texts.is_empty() {
             return Err(PeriodicError::NoSpec);
         }

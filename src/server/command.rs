@@ -12,7 +12,8 @@ pub enum Command {
     /// job); otherwise nothing is written.
     JobRegister {
         job: Box<Job>,
-        eval: Evaluation,
+        /// None for periodic and parameterized jobs, whose children are what gets scheduled.
+        eval: Option<Evaluation>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         enforce_index: Option<u64>,
     },

@@ -27,6 +27,19 @@ pub struct JobRegisterResponse {
     pub index: u64,
 }
 
+impl JobRegisterResponse {
+    /// The answer for a registration committed at `index` with evaluation `eval_id`.
+    pub fn at(eval_id: String, index: u64) -> JobRegisterResponse {
+        JobRegisterResponse {
+            eval_id,
+            eval_create_index: index,
+            job_modify_index: index,
+            warnings: String::new(),
+            index,
+        }
+    }
+}
+
 /// The answer to `DELETE /v1/job/:id`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -54,6 +67,11 @@ impl Server {
             Err(crate::jobspec::JobspecError::Invalid { problems, .. }) => problems,
             Err(other) => vec![other.to_string()],
         };
+        if let Some(periodic) = job.periodic.as_ref().filter(|p| p.enabled) {
+            if let Err(e) = crate::periodic::Schedule::new(periodic) {
+                problems.push(e.to_string());
+            }
+        }
         for group in &job.task_groups {
             for task in &group.tasks {
                 let config = serde_json::Value::Object(task.config.clone());
@@ -80,8 +98,9 @@ impl Server {
         Server::prepare_job(&mut job).map_err(|problems| ServerError::InvalidJob(problems.join("\n")))?;
         job.stop = false;
         job.submit_time = now_nanos();
-        let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
-        let eval_id = eval.id.clone();
+        let eval =
+            (!job.is_periodic() && !job.is_parameterized()).then(|| Server::new_eval(&job, trigger::JOB_REGISTER));
+        let eval_id = eval.as_ref().map(|e| e.id.clone()).unwrap_or_default();
         let (namespace, job_id) = (job.namespace.clone(), job.id.clone());
         let index = self.proposer.propose(Command::JobRegister { job: Box::new(job), eval, enforce_index }).await?;
         if let Some(expected) = enforce_index {
@@ -97,13 +116,12 @@ impl Server {
                 return Err(ServerError::BadRequest(format!("Enforcing job modify index {expected}: {found}")));
             }
         }
-        Ok(JobRegisterResponse {
-            eval_id,
-            eval_create_index: index,
-            job_modify_index: index,
-            warnings: String::new(),
-            index,
-        })
+        Ok(JobRegisterResponse::at(eval_id, index))
+    }
+
+    /// The stored job, or a not-found error naming it.
+    pub(super) fn stored_job(&self, namespace: &str, job_id: &str) -> Result<std::sync::Arc<Job>, ServerError> {
+        self.state.snapshot().job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job {job_id:?}")))
     }
 
     pub async fn deregister_job(
@@ -112,11 +130,7 @@ impl Server {
         job_id: &str,
         purge: bool,
     ) -> Result<JobDeregisterResponse, ServerError> {
-        let job = self
-            .state
-            .snapshot()
-            .job(namespace, job_id)
-            .ok_or_else(|| ServerError::NotFound(format!("job {job_id:?}")))?;
+        let job = self.stored_job(namespace, job_id)?;
         let eval = Server::new_eval(&job, trigger::JOB_DEREGISTER);
         let eval_id = eval.id.clone();
         let command = Command::JobDeregister {

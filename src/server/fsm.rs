@@ -25,7 +25,9 @@ impl Fsm {
                     let current = txn.read().job(&job.namespace, &job.id).map_or(0, |j| j.job_modify_index);
                     if enforce_index.is_none_or(|expected| expected == current) {
                         register_job(txn, *job);
-                        txn.upsert_eval(eval);
+                        if let Some(eval) = eval {
+                            txn.upsert_eval(eval);
+                        }
                     }
                 }
                 Command::JobDeregister { namespace, job_id, purge, eval } => {

@@ -10,17 +10,20 @@ use std::sync::Arc;
 
 /// Follows leadership changes for the life of the server.
 pub async fn follow_leadership(server: Arc<Server>, changes: smol::channel::Receiver<bool>) {
-    let mut duties: Option<smol::Task<()>> = None;
+    let mut duties: Vec<smol::Task<()>> = Vec::new();
     while let Ok(is_leader) = changes.recv().await {
         if is_leader {
             log::info!(target: "leader", "cluster leadership acquired");
             establish(&server);
-            duties = Some(smol::spawn(enforce_heartbeats(server.clone())));
+            duties = vec![
+                smol::spawn(enforce_heartbeats(server.clone())),
+                smol::spawn(super::periodic::dispatch(server.clone())),
+            ];
         } else {
             log::info!(target: "leader", "cluster leadership lost");
             server.broker.set_enabled(false);
             server.heartbeats.clear();
-            duties = None;
+            duties.clear();
         }
     }
     drop(duties);

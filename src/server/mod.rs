@@ -3,15 +3,18 @@
 
 pub mod broker;
 pub mod command;
+mod dispatch;
 mod endpoints;
 mod fsm;
 mod heartbeat;
 mod leader;
+mod periodic;
 mod planner;
 pub mod raft;
 pub mod state;
 mod worker;
 
+pub use dispatch::DispatchResponse;
 pub use endpoints::{JobDeregisterResponse, JobRegisterResponse};
 
 use self::broker::EvalBroker;

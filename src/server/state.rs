@@ -203,6 +203,10 @@ impl Snapshot {
     /// A job's status from its allocations and evaluations, by Nomad's rules: running
     /// while any allocation is live, pending while an evaluation is outstanding, else dead.
     fn derive_job_status(&self, job: &Job) -> JobStatus {
+        if job.is_periodic() || job.is_parameterized() {
+            // A template for children is running for as long as it is not stopped.
+            return if job.stop { JobStatus::Dead } else { JobStatus::Running };
+        }
         let allocs = self.allocs_by_job(&job.namespace, &job.id);
         if allocs.iter().any(|a| !a.is_terminal()) {
             return JobStatus::Running;

@@ -41,6 +41,7 @@ pub mod trigger {
     pub const QUEUED_ALLOCS: &str = "queued-allocs";
     pub const RETRY_FAILED_ALLOC: &str = "alloc-failure";
     pub const PREEMPTION: &str = "preemption";
+    pub const PERIODIC_JOB: &str = "periodic-job";
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -82,6 +82,9 @@ pub struct Job {
     pub dispatched: bool,
     #[serde(rename = "ParentID")]
     pub parent_id: String,
+    /// A dispatched job's input, base64 as in Nomad's API.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub payload: String,
     pub meta: BTreeMap<String, String>,
     pub task_groups: Vec<TaskGroup>,
     /// Set when the job was stopped (deregistered without purge).
@@ -98,6 +101,16 @@ pub struct Job {
 impl Job {
     pub fn task_group(&self, name: &str) -> Option<&TaskGroup> {
         self.task_groups.iter().find(|g| g.name == name)
+    }
+
+    /// Whether the job launches on a schedule (its children run, it does not).
+    pub fn is_periodic(&self) -> bool {
+        self.periodic.as_ref().is_some_and(|p| p.enabled)
+    }
+
+    /// Whether the job is a template for dispatched children rather than work itself.
+    pub fn is_parameterized(&self) -> bool {
+        self.parameterized_job.is_some() && !self.dispatched
     }
 
     /// Whether two versions of a job differ in what they ask to run, ignoring the
@@ -329,6 +342,11 @@ pub struct JobListStub {
     pub job_type: JobType,
     pub priority: i32,
     pub datacenters: Vec<String>,
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
+    /// Whether the job launches on a schedule, or is a template for dispatches.
+    pub periodic: bool,
+    pub parameterized_job: bool,
     pub status: JobStatus,
     pub status_description: String,
     pub stop: bool,
