@@ -41,18 +41,45 @@ pub(super) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiRes
     })
 }
 
+/// A 400 when the job in the body is not the one the path names.
+fn id_mismatch(job: &Job, path_id: &str) -> Option<ApiResponse> {
+    (job.id != path_id)
+        .then(|| ApiResponse::error(400, format!("job ID {:?} does not match the path's {path_id:?}", job.id)))
+}
+
 pub async fn register(server: &Server, body: &[u8], path_id: Option<&str>) -> ApiResponse {
     let request: RegisterRequest = match decode(body) {
         Ok(r) => r,
         Err(response) => return response,
     };
-    if let Some(id) = path_id {
-        if request.job.id != id {
-            return ApiResponse::error(400, format!("job ID {:?} does not match the path's {id:?}", request.job.id));
-        }
+    if let Some(mismatch) = path_id.and_then(|id| id_mismatch(&request.job, id)) {
+        return mismatch;
     }
     let enforce = request.enforce_index.then_some(request.job_modify_index);
     match server.register_job(request.job, enforce).await {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
+/// The body of `PUT /v1/job/:id/plan`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PlanRequest {
+    job: Job,
+    #[serde(default)]
+    diff: bool,
+}
+
+pub async fn plan(server: &Server, body: &[u8], path_id: &str) -> ApiResponse {
+    let request: PlanRequest = match decode(body) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    if let Some(mismatch) = id_mismatch(&request.job, path_id) {
+        return mismatch;
+    }
+    match server.plan_job(request.job, request.diff).await {
         Ok(response) => ApiResponse::indexed(&response, response.index),
         Err(e) => e.into(),
     }

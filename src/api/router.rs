@@ -136,6 +136,7 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("PUT" | "POST", ["v1", "job", id, "periodic", "force"]) => {
             jobs::force_periodic(server, &query.namespace, id).await
         }
+        ("PUT" | "POST", ["v1", "job", id, "plan"]) => jobs::plan(server, &req.body, id).await,
         ("PUT" | "POST", ["v1", "job", id, "dispatch"]) => {
             jobs::dispatch(server, &query.namespace, id, &req.body).await
         }

@@ -50,7 +50,7 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
     );
     if !eval.failed_tg_allocs.is_empty() {
         println!("\nFailed Placements");
-        print!("{}", placement_failures(&eval));
+        print!("{}", placement_failures(&eval.failed_tg_allocs));
     }
     Ok(Outcome::Success)
 }

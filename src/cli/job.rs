@@ -74,6 +74,8 @@ pub enum JobCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Show what running a job file would change, without changing anything
+    Plan(super::job_plan::PlanArgs),
     /// Work with periodic jobs
     #[command(subcommand)]
     Periodic(super::job_launch::PeriodicCommand),
@@ -113,7 +115,7 @@ impl VarArgs {
         Ok(sources)
     }
 
-    fn parse(&self, file: &Path) -> anyhow::Result<Job> {
+    pub fn parse(&self, file: &Path) -> anyhow::Result<Job> {
         crate::jobspec::parse_file(file, &self.sources()?).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
@@ -131,6 +133,7 @@ pub async fn run(cmd: JobCommand) -> CliResult {
         JobCommand::Run { file, detach, output, check_index, vars, api } => {
             run_job(&file, RunOptions { detach, output, check_index }, &vars, &api).await
         }
+        JobCommand::Plan(args) => super::job_plan::run(args).await,
         JobCommand::Periodic(cmd) => super::job_launch::periodic(cmd).await,
         JobCommand::Dispatch(args) => super::job_launch::dispatch(args).await,
         JobCommand::Validate { file, vars } => {

@@ -10,6 +10,7 @@ mod fmt;
 mod format;
 mod job;
 mod job_launch;
+mod job_plan;
 mod lookup;
 mod monitor;
 mod node;
@@ -81,6 +82,10 @@ pub enum Outcome {
     Partial,
     /// Exit code 3: `fmt -check` found files that are not formatted.
     Unformatted,
+    /// Exit code 1 without an error: `job plan` would create or destroy allocations.
+    Changes,
+    /// Exit code 255: `job plan` failed (its 1 means "changes").
+    PlanError,
 }
 
 pub type CliResult = anyhow::Result<Outcome>;
@@ -150,6 +155,8 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(2),
         Ok(Outcome::Unformatted) => ExitCode::from(3),
+        Ok(Outcome::Changes) => ExitCode::from(1),
+        Ok(Outcome::PlanError) => ExitCode::from(255),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE

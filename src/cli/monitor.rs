@@ -66,7 +66,7 @@ fn finish(eval: &Evaluation) -> CliResult {
         now(),
         eval.status
     );
-    print!("{}", placement_failures(eval));
+    print!("{}", placement_failures(&eval.failed_tg_allocs));
     if !eval.blocked_eval.is_empty() {
         println!(
             "    {}: Evaluation \"{}\" waiting for additional capacity to place remainder",
@@ -78,9 +78,9 @@ fn finish(eval: &Evaluation) -> CliResult {
 }
 
 /// Why each task group could not be placed, in Nomad's wording.
-pub fn placement_failures(eval: &Evaluation) -> String {
+pub fn placement_failures(failed: &std::collections::BTreeMap<String, crate::structs::AllocMetric>) -> String {
     let mut out = String::new();
-    for (group, metric) in &eval.failed_tg_allocs {
+    for (group, metric) in failed {
         let count = metric.coalesced_failures + 1;
         let plural = if count == 1 { "" } else { "s" };
         out.push_str(&format!("    Task Group \"{group}\" (failed to place {count} allocation{plural}):\n"));

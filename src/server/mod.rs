@@ -7,8 +7,10 @@ mod dispatch;
 mod endpoints;
 mod fsm;
 mod heartbeat;
+mod job_diff;
 mod leader;
 mod periodic;
+mod plan_job;
 mod planner;
 pub mod raft;
 pub mod state;
@@ -16,6 +18,8 @@ mod worker;
 
 pub use dispatch::DispatchResponse;
 pub use endpoints::{JobDeregisterResponse, JobRegisterResponse};
+pub use job_diff::{DiffType, FieldDiff, JobDiff};
+pub use plan_job::JobPlanResponse;
 
 use self::broker::EvalBroker;
 use self::command::Command;
