@@ -570,3 +570,61 @@ fn a_placement_finds_the_one_feasible_node_among_many() {
     run(&mut world);
     assert_eq!(world.live()[0].node_id, "n0617");
 }
+
+/// Checks the invariants every plan must keep, over the world's live allocations.
+fn assert_nothing_oversubscribed(world: &World, context: &str) {
+    for node in &world.nodes {
+        let live: Vec<_> = world.live().into_iter().filter(|a| a.node_id == node.id).collect();
+        let used = live.iter().fold(Resources::default(), |mut sum, a| {
+            sum.add(&a.allocated_resources.total());
+            sum
+        });
+        let capacity = feasible::node_capacity(node);
+        assert!(
+            used.cpu <= capacity.cpu && used.memory_mb <= capacity.memory_mb && used.disk_mb <= capacity.disk_mb,
+            "{context}: node {} oversubscribed: {used:?} of {capacity:?}",
+            node.id
+        );
+        let mut ports = std::collections::HashSet::new();
+        for port in live.iter().flat_map(|a| &a.allocated_resources.shared.ports) {
+            assert!(ports.insert(port.value), "{context}: port {} booked twice on {}", port.value, node.id);
+        }
+    }
+}
+
+#[test]
+fn random_workloads_never_oversubscribe_a_node_or_double_book_a_port() {
+    use crate::structs::{NetworkResource, Port};
+    for seed in 0..200u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let nodes =
+            (0..rng.usize(1..8)).map(|i| node(&format!("n{i}"), rng.u64(500..4000), rng.u64(256..4096))).collect();
+        let mut world = World { nodes, ..World::default() };
+        for j in 0..rng.usize(1..6) {
+            let mut spec = job(rng.u32(1..12), rng.u64(50..1500), rng.u64(32..1500));
+            spec.id = format!("job{j}");
+            spec.job_type = if rng.u8(0..4) == 0 { JobType::System } else { JobType::Service };
+            spec.priority = rng.i32(10..90);
+            spec.task_groups[0].networks = vec![NetworkResource {
+                reserved_ports: (0..rng.usize(0..2))
+                    .map(|_| Port { label: "fixed".into(), value: rng.u16(8000..8004), ..Port::default() })
+                    .collect(),
+                dynamic_ports: (0..rng.usize(0..3))
+                    .map(|i| Port { label: format!("d{i}"), ..Port::default() })
+                    .collect(),
+                ..NetworkResource::default()
+            }];
+            world.jobs.push(Arc::new(spec.clone()));
+            run_job(&mut world, &spec);
+            let context = format!("seed {seed}, job {j}");
+            assert_nothing_oversubscribed(&world, &context);
+            // Scaling a job down and up again must keep the invariants too.
+            let mut rescaled = spec.clone();
+            rescaled.task_groups[0].count = rng.u32(0..12);
+            world.jobs.retain(|existing| existing.id != rescaled.id);
+            world.jobs.push(Arc::new(rescaled.clone()));
+            run_job(&mut world, &rescaled);
+            assert_nothing_oversubscribed(&world, &format!("{context}, rescaled"));
+        }
+    }
+}
