@@ -5,6 +5,7 @@
 //! feasible nodes ranked by bin-packing.
 
 pub mod constraint;
+mod distinct;
 pub mod feasible;
 mod load;
 pub mod ports;

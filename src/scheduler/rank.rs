@@ -2,6 +2,7 @@
 //! nodes with room (see [`super::select`]) and picks the best scored one (see
 //! [`super::score`]), keeping track of what the plan has placed so far.
 
+use super::distinct::DistinctProperties;
 use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible};
 use super::reconcile::Placement;
 use super::score::{self, SpreadCounts};
@@ -109,6 +110,7 @@ pub fn place_all(
     let mut cursor = NodeCursor::new(state.nodes(), seed_for(eval));
     let available = nodes_available(cursor.nodes());
     let mut usage = NodeUsage::new(job, outcome.plan.node_update.values().flatten(), state);
+    let mut distinct = DistinctProperties::new(job, &usage, state);
     let mut rules: HashMap<String, GroupRules> = HashMap::new();
     for placement in placements {
         let Some(group) = job.task_group(&placement.group) else {
@@ -125,11 +127,12 @@ pub fn place_all(
             .or_insert_with(|| GroupRules::new(job, group, cursor.nodes().len(), &usage, state));
         let started = std::time::Instant::now();
         let mut metric = AllocMetric { nodes_available: available.clone(), ..AllocMetric::default() };
-        let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, state, config, &mut metric);
+        let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, &distinct, state, config, &mut metric);
         metric.allocation_time = started.elapsed().as_nanos() as i64;
         match chosen {
             Some((node, ports)) => {
                 usage.add(&node.id, &group.name, &rules.demand, &ports);
+                distinct.record(&group.name, &node);
                 rules.spread_counts.add(&rules.spreads, &node);
                 let mut alloc = new_allocation(eval, job, group, placement.index, &node);
                 alloc.allocated_resources.shared.ports = ports;
@@ -155,6 +158,7 @@ fn pick_node(
     placement: &Placement,
     cursor: &mut NodeCursor,
     usage: &mut NodeUsage,
+    distinct: &DistinctProperties,
     state: &dyn StateView,
     config: &SchedulerConfiguration,
     metric: &mut AllocMetric,
@@ -176,6 +180,11 @@ fn pick_node(
                 *metric.constraint_filtered.entry("distinct_hosts".into()).or_default() += 1;
                 continue;
             }
+        }
+        if let Some(reason) = distinct.refusal(&group.name, node) {
+            metric.nodes_filtered += 1;
+            *metric.constraint_filtered.entry(reason).or_default() += 1;
+            continue;
         }
         let Some((assigned, after)) = room_on(node, group, &rules.demand, usage, state, metric) else {
             continue;

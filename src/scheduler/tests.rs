@@ -628,3 +628,50 @@ fn random_workloads_never_oversubscribe_a_node_or_double_book_a_port() {
         }
     }
 }
+
+fn node_on_rack(id: &str, rack: &str) -> Arc<Node> {
+    let mut n = (*node(id, 4000, 4096)).clone();
+    n.meta.insert("rack".into(), rack.into());
+    Arc::new(n)
+}
+
+fn per_rack(world: &World) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for alloc in world.live() {
+        *counts.entry(world.node(&alloc.node_id).unwrap().meta["rack"].clone()).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn distinct_property_caps_allocations_per_property_value() {
+    let racks = [("n1", "r1"), ("n2", "r1"), ("n3", "r2"), ("n4", "r2"), ("n5", "r3")];
+    let mut world = World { nodes: racks.iter().map(|(n, r)| node_on_rack(n, r)).collect(), ..World::default() };
+    let mut service = job(7, 100, 64);
+    service.task_groups[0].constraints.push(Constraint {
+        l_target: "${meta.rack}".into(),
+        r_target: "2".into(),
+        operand: "distinct_property".into(),
+    });
+    set_job(&mut world, service);
+    let outcome = run(&mut world);
+    assert_eq!(per_rack(&world), BTreeMap::from([("r1".into(), 2), ("r2".into(), 2), ("r3".into(), 2)]));
+    assert_eq!(outcome.queued["app"], 1, "the seventh has no rack left");
+    let failed = &outcome.failed_tg_allocs["app"];
+    assert!(failed.constraint_filtered.keys().any(|k| k.starts_with("distinct_property: ${meta.rack}=")), "{failed:?}");
+
+    // Job level: the limit counts every group of the job.
+    let mut world = World { nodes: racks.iter().map(|(n, r)| node_on_rack(n, r)).collect(), ..World::default() };
+    let mut two_groups = job(2, 100, 64);
+    let mut second = two_groups.task_groups[0].clone();
+    second.name = "worker".into();
+    two_groups.task_groups.push(second);
+    two_groups.constraints.push(Constraint {
+        l_target: "${meta.rack}".into(),
+        r_target: String::new(),
+        operand: "distinct_property".into(),
+    });
+    set_job(&mut world, two_groups);
+    run(&mut world);
+    assert_eq!(per_rack(&world).values().copied().collect::<Vec<_>>(), [1, 1, 1], "one per rack across both groups");
+}
