@@ -5,6 +5,7 @@
 //! requests and requests a client-only agent forwards to a server over RPC.
 
 mod agent;
+mod alloc_path;
 mod client_fs;
 mod http;
 mod jobs;

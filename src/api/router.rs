@@ -113,6 +113,9 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     match segments.as_slice() {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
         ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => client_fs::logs(ctx, alloc_id, &req).await,
+        ["v1", "client", "fs", op @ ("ls" | "stat" | "cat" | "readat"), alloc_id] if method == "GET" => {
+            client_fs::files(ctx, op, alloc_id, &req).await
+        }
         ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => agent::handle_status(ctx, &segments[1..]),
         _ => match &ctx.server {
             Some(server) => server_route(server, method, &segments, &req).await,

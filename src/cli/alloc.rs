@@ -1,4 +1,4 @@
-//! `rove alloc status|logs`.
+//! `rove alloc status|logs|fs`.
 
 use super::api_client::ApiClient;
 use super::format::{ago, key_values, or_none, short_id, table, timestamp};
@@ -41,10 +41,13 @@ pub enum AllocCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// List a directory of the allocation, or print a file of it
+    Fs(super::alloc_fs::FsArgs),
 }
 
 pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
+        AllocCommand::Fs(args) => super::alloc_fs::run(args).await,
         AllocCommand::Status { alloc, json, api } => status(&api.client()?, &alloc, json).await,
         AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
             let options =
@@ -134,9 +137,7 @@ async fn logs(api: &ApiClient, prefix: &str, task: Option<String>, options: LogO
             bail!("Allocation {:?} has several tasks; please specify one of: {}", short_id(&alloc.id), tasks.join(", "))
         }
     };
-    let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
-    let node_api =
-        if node.http_addr.is_empty() { api.clone() } else { ApiClient::new(&format!("http://{}", node.http_addr))? };
+    let node_api = node_client(api, &alloc).await?;
     let base = format!(
         "/v1/client/fs/logs/{}?task={}&type={}&plain=true",
         alloc.id,
@@ -162,6 +163,13 @@ async fn logs(api: &ApiClient, prefix: &str, task: Option<String>, options: LogO
         std::io::stdout().write_all(&next.body)?;
         std::io::stdout().flush()?;
     }
+}
+
+/// A client for the agent of the node that runs the allocation (client file-system
+/// endpoints are served there), as Nomad's CLI does.
+pub(super) async fn node_client(api: &ApiClient, alloc: &Allocation) -> anyhow::Result<ApiClient> {
+    let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
+    Ok(if node.http_addr.is_empty() { api.clone() } else { ApiClient::new(&format!("http://{}", node.http_addr))? })
 }
 
 fn last_lines(text: &str, n: usize) -> String {
