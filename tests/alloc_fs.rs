@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{http, job_file, wait_until, Agent, TempDir};
+use common::{http, wait_until, Agent, TempDir};
 use std::time::Duration;
 
 #[test]
@@ -27,10 +27,7 @@ job "files" {
   }
 }
 "#;
-    agent.cli_ok(&["job", "run", "-detach", &job_file(dir.path(), "files.hcl", hcl)]);
-    let alloc =
-        agent.wait_allocs("files", "the task running", |a| a.iter().any(|x| x["ClientStatus"] == "running"))[0].clone();
-    let id = alloc["ID"].as_str().unwrap().to_string();
+    let id = agent.run_until_running(dir.path(), "files", hcl);
     let path = |op: &str, p: &str| format!("/v1/client/fs/{op}/{id}?path={}", p.replace('/', "%2F"));
     wait_until(Duration::from_secs(10), "the task's files", || {
         let (status, _) = http(agent.http_port, "GET", &path("stat", "writer/local/passwd"), None).unwrap();

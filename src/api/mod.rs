@@ -7,6 +7,7 @@
 mod agent;
 mod alloc_path;
 mod client_fs;
+mod client_stats;
 mod http;
 mod jobs;
 mod operator;

@@ -2,7 +2,7 @@
 //! when this agent has none.
 
 use super::response::ApiResponse;
-use super::{agent, client_fs, jobs, operator, reads};
+use super::{agent, client_fs, client_stats, jobs, operator, reads};
 use crate::client::Client;
 use crate::rpc::{Request, Response, RpcClient};
 use crate::server::Server;
@@ -113,6 +113,9 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     match segments.as_slice() {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
         ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => client_fs::logs(ctx, alloc_id, &req).await,
+        ["v1", "client", "allocation", alloc_id, "stats"] if method == "GET" => {
+            client_stats::alloc_stats(ctx, alloc_id).await
+        }
         ["v1", "client", "fs", op @ ("ls" | "stat" | "cat" | "readat"), alloc_id] if method == "GET" => {
             client_fs::files(ctx, op, alloc_id, &req).await
         }

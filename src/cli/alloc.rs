@@ -3,7 +3,7 @@
 use super::api_client::ApiClient;
 use super::format::{ago, key_values, or_none, short_id, table, timestamp};
 use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
-use crate::structs::{Allocation, Node, TaskState};
+use crate::structs::{AllocResourceUsage, Allocation, Node, ResourceUsage, TaskState};
 use anyhow::bail;
 use clap::Subcommand;
 use std::io::Write;
@@ -17,6 +17,9 @@ pub enum AllocCommand {
         alloc: String,
         #[arg(long)]
         json: bool,
+        /// Also show detailed memory and CPU usage of running tasks
+        #[arg(long)]
+        stats: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -48,7 +51,7 @@ pub enum AllocCommand {
 pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
         AllocCommand::Fs(args) => super::alloc_fs::run(args).await,
-        AllocCommand::Status { alloc, json, api } => status(&api.client()?, &alloc, json).await,
+        AllocCommand::Status { alloc, json, stats, api } => status(&api.client()?, &alloc, json, stats).await,
         AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
             let options =
                 LogOptions { stream: if stderr { "stderr" } else { "stdout" }, follow, tail: tail.then_some(lines) };
@@ -57,7 +60,7 @@ pub async fn run(cmd: AllocCommand) -> CliResult {
     }
 }
 
-pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
+pub async fn status(api: &ApiClient, prefix: &str, json: bool, stats: bool) -> CliResult {
     let alloc = lookup::alloc(api, prefix).await?;
     if json {
         print_json(&alloc);
@@ -81,17 +84,43 @@ pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {
             ("Modified", ago(alloc.modify_time)),
         ])
     );
+    // Usage comes from the node that runs the allocation; without it, reservations only.
+    let usage = match node_client(api, &alloc).await {
+        Ok(node) => node.get::<AllocResourceUsage>(&format!("/v1/client/allocation/{}/stats", alloc.id)).await.ok(),
+        Err(_) => None,
+    };
     for (name, state) in &alloc.task_states {
-        print_task(&alloc, name, state);
+        let task_usage = usage.as_ref().and_then(|(u, _)| u.tasks.get(name)).map(|t| &t.resource_usage);
+        print_task(&alloc, name, state, task_usage, stats);
     }
     Ok(Outcome::Success)
 }
 
-fn print_task(alloc: &Allocation, name: &str, state: &TaskState) {
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn print_task(alloc: &Allocation, name: &str, state: &TaskState, usage: Option<&ResourceUsage>, detailed: bool) {
     println!("\nTask {name:?} is {:?}", state.state);
     if let Some(r) = alloc.allocated_resources.tasks.get(name) {
+        let (cpu, memory) = match usage {
+            Some(u) => (
+                format!("{:.1}% of a core/{} MHz", u.cpu_stats.percent, r.cpu),
+                format!("{}/{} MiB", mib(u.memory_stats.usage), r.memory_mb),
+            ),
+            None => (format!("{} MHz", r.cpu), format!("{} MiB", r.memory_mb)),
+        };
         println!("Task Resources:");
-        println!("{}", table(&["CPU", "Memory"], &[vec![format!("{} MHz", r.cpu), format!("{} MiB", r.memory_mb)]]));
+        println!("{}", table(&["CPU", "Memory"], &[vec![cpu, memory]]));
+    }
+    if let Some(u) = usage.filter(|_| detailed) {
+        let (m, c) = (&u.memory_stats, &u.cpu_stats);
+        println!("\nMemory Stats");
+        println!("{}", table(&["Cache", "RSS", "Usage"], &[vec![mib(m.cache), mib(m.rss), mib(m.usage)]]));
+        println!("\nCPU Stats");
+        let percent = |p: f64| format!("{p:.2}%");
+        let row = vec![percent(c.percent), percent(c.system_mode), percent(c.user_mode)];
+        println!("{}", table(&["Percent", "System Mode", "User Mode"], &[row]));
     }
     let when = |t: i64| if t > 0 { timestamp(t) } else { "N/A".into() };
     println!("\nTask Events:");

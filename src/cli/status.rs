@@ -24,7 +24,7 @@ pub async fn run(args: StatusArgs) -> CliResult {
         return job::status(&api, &prefix, args.json).await;
     }
     if prefix.len() >= 2 && lookup::alloc(&api, &prefix).await.is_ok() {
-        return alloc::status(&api, &prefix, args.json).await;
+        return alloc::status(&api, &prefix, args.json, false).await;
     }
     if lookup::eval(&api, &prefix).await.is_ok() {
         return eval::status(&api, &prefix, args.json).await;

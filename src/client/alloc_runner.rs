@@ -19,6 +19,7 @@ pub struct RunnerContext {
     pub node: Node,
     pub region: String,
     pub updates: smol::channel::Sender<AllocClientUpdate>,
+    pub live: super::live_tasks::LiveTasks,
 }
 
 /// A running allocation, as the client tracks it.
@@ -217,5 +218,6 @@ fn task_spec(
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),
         kill_timeout: task.kill_timeout,
+        live: ctx.live.clone(),
     })
 }

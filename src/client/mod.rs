@@ -6,10 +6,12 @@ mod alloc_dir;
 mod alloc_runner;
 mod env;
 mod fingerprint;
+mod live_tasks;
 mod restart;
 mod task_runner;
 
 use self::alloc_runner::{AllocRunner, RunnerContext};
+use self::live_tasks::LiveTasks;
 use crate::rpc::{Request, Response, RpcClient, RpcError};
 use crate::server::command::AllocClientUpdate;
 use crate::structs::{Allocation, DesiredStatus, Node, NodeStatus};
@@ -60,6 +62,7 @@ pub struct Client {
     rpc: RpcClient,
     runners: Mutex<HashMap<String, AllocRunner>>,
     tasks: Mutex<Vec<smol::Task<()>>>,
+    live: LiveTasks,
 }
 
 impl Client {
@@ -91,12 +94,14 @@ impl Client {
             node.drivers.iter().filter(|(_, d)| d.healthy).map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
         );
         let (updates_tx, updates_rx) = smol::channel::unbounded();
+        let live = LiveTasks::default();
         let ctx = Arc::new(RunnerContext {
             allocs_root,
             drivers: drivers.into_iter().map(|d| (d.name().to_string(), Arc::from(d))).collect(),
             node: node.clone(),
             region: config.region.clone(),
             updates: updates_tx,
+            live: live.clone(),
         });
         let client = Arc::new(Client {
             rpc: RpcClient::new(config.servers.clone()),
@@ -104,6 +109,7 @@ impl Client {
             node_id,
             runners: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            live,
         });
         let tasks = vec![
             smol::spawn(client.clone().register_and_heartbeat(node)),
@@ -116,6 +122,12 @@ impl Client {
 
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// The resource usage of the allocation's running tasks, by task; `None` when no task
+    /// of it runs on this node.
+    pub fn alloc_usage(&self, alloc_id: &str) -> Option<BTreeMap<String, rove_drivers::TaskStats>> {
+        self.live.runs(alloc_id).then(|| self.live.usage(alloc_id))
     }
 
     /// The directory of an allocation this node runs or ran.

@@ -44,6 +44,8 @@ pub struct TaskSpec {
     pub restart_on_success: bool,
     pub kill_signal: String,
     pub kill_timeout: Duration,
+    /// Where the running task is registered while it runs.
+    pub live: super::live_tasks::LiveTasks,
 }
 
 /// Publishes a task's state to its allocation runner.
@@ -86,6 +88,13 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
         }
         let outcome = match start(&spec).await {
             Ok(handle) => {
+                spec.live.started(
+                    &spec.config.id,
+                    &spec.config.alloc_id,
+                    &spec.name,
+                    spec.driver.clone(),
+                    handle.clone(),
+                );
                 reporter.state.state = "running".into();
                 reporter.state.started_at = now_nanos();
                 reporter.push(new_event(event::STARTED, "Task started by client")).await;
@@ -188,6 +197,7 @@ async fn wait_or_kill(
 }
 
 async fn destroy(spec: &TaskSpec, handle: &rove_drivers::TaskHandle) {
+    spec.live.ended(&spec.config.id);
     let driver = spec.driver.clone();
     let handle = handle.clone();
     if let Err(e) = smol::unblock(move || driver.destroy(&handle)).await {

@@ -14,6 +14,7 @@ mod placement;
 mod plan;
 mod strategy;
 mod task_extra;
+mod usage;
 
 pub use alloc::*;
 pub use duration::{duration_nanos, duration_nanos_opt};
@@ -26,6 +27,7 @@ pub use placement::*;
 pub use plan::*;
 pub use strategy::*;
 pub use task_extra::*;
+pub use usage::*;
 
 /// A new random identifier in Nomad's UUID form.
 pub fn generate_id() -> String {

@@ -171,6 +171,15 @@ impl Agent {
         self.get(&format!("/v1/job/{job}/allocations")).as_array().cloned().unwrap_or_default()
     }
 
+    /// Runs the job file `hcl` (written to `dir/<job>.hcl`) and waits until one of its
+    /// allocations runs; returns that allocation's ID.
+    pub fn run_until_running(&self, dir: &Path, job: &str, hcl: &str) -> String {
+        self.cli_ok(&["job", "run", "-detach", &job_file(dir, &format!("{job}.hcl"), hcl)]);
+        let running = |a: &Value| a["ClientStatus"] == "running";
+        let allocs = self.wait_allocs(job, "an allocation running", |a| a.iter().any(running));
+        allocs.iter().find(|a| running(a)).unwrap()["ID"].as_str().unwrap().to_string()
+    }
+
     /// Waits until `pred` holds for the job's allocations, then returns them.
     pub fn wait_allocs(&self, job: &str, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         wait_until(Duration::from_secs(60), what, || {

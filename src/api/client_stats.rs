@@ -1,0 +1,59 @@
+//! `/v1/client/allocation/:id/stats`: the resource usage of an allocation's running tasks,
+//! read from their cgroups twice, 100 ms apart, so CPU use is a rate.
+
+use super::response::ApiResponse;
+use super::router::ApiContext;
+use crate::structs::{AllocResourceUsage, CpuStats, MemoryStats, ResourceUsage, TaskResourceUsage};
+use rove_drivers::TaskStats;
+use std::time::Duration;
+
+const SAMPLE: Duration = Duration::from_millis(100);
+
+/// One task's usage between two readings.
+fn usage(before: &TaskStats, after: &TaskStats) -> ResourceUsage {
+    let elapsed = after.collected_at_unix_ns.saturating_sub(before.collected_at_unix_ns).max(1) as f64;
+    let percent = |later: u64, earlier: u64| later.saturating_sub(earlier) as f64 / elapsed * 100.0;
+    ResourceUsage {
+        memory_stats: MemoryStats {
+            rss: after.memory_rss_bytes,
+            cache: after.memory_cache_bytes,
+            usage: after.memory_bytes,
+            measured: ["RSS", "Cache", "Usage"].map(String::from).to_vec(),
+            ..MemoryStats::default()
+        },
+        cpu_stats: CpuStats {
+            system_mode: percent(after.cpu_system_ns, before.cpu_system_ns),
+            user_mode: percent(after.cpu_user_ns, before.cpu_user_ns),
+            percent: percent(after.cpu_total_ns, before.cpu_total_ns),
+            measured: ["System Mode", "User Mode", "Percent"].map(String::from).to_vec(),
+            ..CpuStats::default()
+        },
+    }
+}
+
+pub async fn alloc_stats(ctx: &ApiContext, alloc_id: &str) -> ApiResponse {
+    let Some(client) = ctx.client.clone() else {
+        return ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation");
+    };
+    let read =
+        |client: std::sync::Arc<crate::client::Client>, id: String| smol::unblock(move || client.alloc_usage(&id));
+    let Some(before) = read(client.clone(), alloc_id.to_string()).await else {
+        return ApiResponse::error(404, format!("allocation {alloc_id:?} has no running task on this node"));
+    };
+    smol::Timer::after(SAMPLE).await;
+    let after = read(client, alloc_id.to_string()).await.unwrap_or_default();
+    let tasks: std::collections::BTreeMap<String, TaskResourceUsage> = after
+        .iter()
+        .filter_map(|(task, later)| {
+            let earlier = before.get(task)?;
+            let timestamp = later.collected_at_unix_ns as i64;
+            Some((task.clone(), TaskResourceUsage { resource_usage: usage(earlier, later), timestamp }))
+        })
+        .collect();
+    let answer = AllocResourceUsage {
+        resource_usage: ResourceUsage::sum(tasks.values().map(|t| &t.resource_usage)),
+        timestamp: tasks.values().map(|t| t.timestamp).max().unwrap_or_default(),
+        tasks,
+    };
+    ApiResponse::json(&answer)
+}

@@ -1,0 +1,53 @@
+//! The tasks running on this client right now, with the driver and handle of each, so
+//! their resource usage can be read (`/v1/client/allocation/:id/stats`).
+
+use rove_drivers::{Driver, TaskHandle, TaskStats};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+struct Live {
+    alloc_id: String,
+    task: String,
+    driver: Arc<dyn Driver>,
+    handle: TaskHandle,
+}
+
+/// Shared between the client and its task runners.
+#[derive(Clone, Default)]
+pub struct LiveTasks {
+    tasks: Arc<Mutex<HashMap<String, Live>>>,
+}
+
+impl LiveTasks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        self.tasks.lock().expect("live task lock poisoned")
+    }
+
+    /// A task of the allocation started (`id` is the driver-level task id).
+    pub fn started(&self, id: &str, alloc_id: &str, task: &str, driver: Arc<dyn Driver>, handle: TaskHandle) {
+        let live = Live { alloc_id: alloc_id.to_string(), task: task.to_string(), driver, handle };
+        self.lock().insert(id.to_string(), live);
+    }
+
+    /// The task ended.
+    pub fn ended(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// The usage of each running task of the allocation, by task name; a task whose driver
+    /// cannot measure it is left out.
+    pub fn usage(&self, alloc_id: &str) -> BTreeMap<String, TaskStats> {
+        let running: Vec<(String, Arc<dyn Driver>, TaskHandle)> = self
+            .lock()
+            .values()
+            .filter(|l| l.alloc_id == alloc_id)
+            .map(|l| (l.task.clone(), l.driver.clone(), l.handle.clone()))
+            .collect();
+        running.into_iter().filter_map(|(task, driver, handle)| driver.stats(&handle).ok().map(|s| (task, s))).collect()
+    }
+
+    /// Whether any task of the allocation runs here.
+    pub fn runs(&self, alloc_id: &str) -> bool {
+        self.lock().values().any(|l| l.alloc_id == alloc_id)
+    }
+}
