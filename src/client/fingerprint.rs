@@ -1,7 +1,9 @@
 //! Fingerprinting: what this machine is and has, as the node the servers schedule onto.
 //! Attribute names follow Nomad's (`cpu.arch`, `kernel.name`, `unique.hostname`, ...).
 
-use crate::structs::{now_nanos, DriverInfo, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources};
+use crate::structs::{
+    now_nanos, DriverInfo, Node, NodeCpuResources, NodeDiskResources, NodeMemoryResources, NodeResources,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
@@ -90,13 +92,13 @@ fn disk_for(path: &Path) -> (u64, u64) {
 }
 
 /// The node's view of each driver, and `driver.<name>` attributes for the healthy ones.
-pub fn drivers(
-    drivers: &[Box<dyn rove_drivers::Driver>],
+pub fn drivers<'a>(
+    drivers: impl IntoIterator<Item = &'a dyn rove_drivers::Driver>,
     attributes: &mut BTreeMap<String, String>,
 ) -> BTreeMap<String, DriverInfo> {
     let now = now_nanos();
     drivers
-        .iter()
+        .into_iter()
         .map(|driver| {
             let info = driver.fingerprint();
             if info.detected && info.healthy {
@@ -115,4 +117,41 @@ pub fn drivers(
             (driver.name().to_string(), info)
         })
         .collect()
+}
+
+/// Fingerprints the drivers again; when one appeared, failed or changed its facts, updates
+/// the node's drivers and `driver.*` attributes and says so.
+pub fn refresh_drivers<'a>(node: &mut Node, drivers: impl IntoIterator<Item = &'a dyn rove_drivers::Driver>) -> bool {
+    let mut attributes: BTreeMap<String, String> = node
+        .attributes
+        .iter()
+        .filter(|(k, _)| !k.starts_with("driver."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let fresh = Node { drivers: self::drivers(drivers, &mut attributes), attributes, ..node.clone() };
+    if fresh.same_drivers(node) {
+        return false;
+    }
+    *node = fresh;
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshing_drivers_reports_changes_once_and_replaces_driver_attributes() {
+        let raw_exec = rove_drivers::RawExecDriver;
+        let drivers = || [&raw_exec as &dyn rove_drivers::Driver];
+        let mut node = Node::default();
+        node.attributes.insert("driver.gone".into(), "1".into());
+        node.attributes.insert("kernel.name".into(), "linux".into());
+        assert!(refresh_drivers(&mut node, drivers()), "raw_exec appeared");
+        assert!(node.drivers["raw_exec"].healthy);
+        assert_eq!(node.attributes.get("driver.raw_exec").map(String::as_str), Some("1"));
+        assert!(!node.attributes.contains_key("driver.gone"), "a driver that went away loses its attributes");
+        assert_eq!(node.attributes["kernel.name"], "linux", "other attributes stay");
+        assert!(!refresh_drivers(&mut node, drivers()), "nothing changed the second time");
+    }
 }

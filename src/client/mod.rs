@@ -28,6 +28,8 @@ const WATCH_WAIT: Duration = Duration::from_secs(30);
 const UPDATE_COALESCE: Duration = Duration::from_millis(20);
 /// How long to wait before retrying an unreachable server.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How often drivers are fingerprinted again (Nomad checks driver health every 30 s).
+const DRIVER_FINGERPRINT_PERIOD: Duration = Duration::from_secs(30);
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
@@ -112,7 +114,7 @@ impl Client {
             live,
         });
         let tasks = vec![
-            smol::spawn(client.clone().register_and_heartbeat(node)),
+            smol::spawn(client.clone().register_and_heartbeat(node, ctx.drivers.values().cloned().collect())),
             smol::spawn(client.clone().watch_allocations(ctx)),
             smol::spawn(client.clone().send_updates(updates_rx)),
         ];
@@ -169,10 +171,31 @@ impl Client {
         }
     }
 
-    async fn register_and_heartbeat(self: Arc<Self>, node: Node) {
+    /// Registers the node, heartbeats within its TTL, and re-fingerprints the drivers every
+    /// [`DRIVER_FINGERPRINT_PERIOD`]: a driver that appears, fails or recovers changes
+    /// where work can go, so the node registers again with the new facts.
+    async fn register_and_heartbeat(self: Arc<Self>, mut node: Node, drivers: Vec<Arc<dyn rove_drivers::Driver>>) {
         let mut ttl = self.register(&node).await;
+        let mut next_fingerprint = std::time::Instant::now() + DRIVER_FINGERPRINT_PERIOD;
         loop {
             smol::Timer::after(ttl / 2).await;
+            if std::time::Instant::now() >= next_fingerprint {
+                next_fingerprint = std::time::Instant::now() + DRIVER_FINGERPRINT_PERIOD;
+                let (before, drivers) = (node.clone(), drivers.clone());
+                let (changed, refreshed) = smol::unblock(move || {
+                    let mut node = before;
+                    (fingerprint::refresh_drivers(&mut node, drivers.iter().map(|d| d.as_ref())), node)
+                })
+                .await;
+                if changed {
+                    let healthy: Vec<&str> =
+                        refreshed.drivers.iter().filter(|(_, d)| d.healthy).map(|(n, _)| n.as_str()).collect();
+                    log::info!(target: "client", "driver health changed; healthy now: {}", healthy.join(","));
+                    node = refreshed;
+                    ttl = self.register(&node).await;
+                    continue;
+                }
+            }
             let request = Request::NodeHeartbeat { node_id: self.node_id.clone() };
             match self.call(&request).await {
                 Ok(Response::Heartbeat { ttl_ms, .. }) => ttl = Duration::from_millis(ttl_ms),
@@ -298,7 +321,7 @@ fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<String> {
 fn build_node(config: &ClientConfig, node_id: &str, drivers: &[Box<dyn rove_drivers::Driver>]) -> Node {
     let machine = fingerprint::machine(&config.data_dir);
     let mut attributes = machine.attributes;
-    let drivers = fingerprint::drivers(drivers, &mut attributes);
+    let drivers = fingerprint::drivers(drivers.iter().map(|d| d.as_ref()), &mut attributes);
     if let Some(host) = config.http_addr.rsplit_once(':').map(|(h, _)| h.to_string()) {
         attributes.insert("unique.network.ip-address".into(), host);
     }

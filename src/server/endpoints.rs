@@ -186,12 +186,14 @@ impl Server {
             node.scheduling_eligibility = "eligible".into();
         }
         let previous = self.state.snapshot().node(&node.id);
-        // A node that is new or back up gets evaluations for its jobs and for system jobs.
+        // A node that is new or back up, or whose drivers changed, gets evaluations for its
+        // jobs and for system jobs.
         let arrived = previous.as_ref().is_none_or(|old| old.status != NodeStatus::Ready);
-        let changed = arrived
-            || previous.is_some_and(|old| old.node_resources != node.node_resources || old.drivers != node.drivers);
+        let drivers_changed = previous.as_ref().is_some_and(|old| !old.same_drivers(&node));
+        let changed =
+            arrived || drivers_changed || previous.is_some_and(|old| old.node_resources != node.node_resources);
         self.proposer.propose(Command::NodeRegister { node: node.clone() }).await?;
-        if arrived {
+        if arrived || drivers_changed {
             let evals = evals_for_node(self, &node.id);
             if !evals.is_empty() {
                 self.proposer.propose(Command::EvalUpsert { evals }).await?;

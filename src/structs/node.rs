@@ -69,6 +69,15 @@ impl Node {
         }
     }
 
+    /// Whether both nodes have the same drivers in the same health with the same facts
+    /// (when they were fingerprinted aside).
+    pub fn same_drivers(&self, other: &Node) -> bool {
+        let facts = |n: &Node| -> Vec<(String, bool, bool, BTreeMap<String, String>)> {
+            n.drivers.iter().map(|(name, d)| (name.clone(), d.detected, d.healthy, d.attributes.clone())).collect()
+        };
+        facts(self) == facts(other)
+    }
+
     /// Whether the node has the driver, detected and healthy.
     pub fn has_healthy_driver(&self, driver: &str) -> bool {
         self.drivers.get(driver).is_some_and(|d| d.detected && d.healthy)
