@@ -449,3 +449,19 @@ fn fingerprint_reports_the_engine() {
     let tcp = DockerDriver::new(&DockerOptions { endpoint: "tcp://127.0.0.1:2375".into(), ..DockerOptions::default() });
     assert!(tcp.fingerprint().health_description.contains("unsupported docker endpoint"));
 }
+
+#[test]
+fn a_busy_container_reports_its_usage() {
+    let Some(driver) = driver() else { return };
+    let task = Task::new("busy", "while :; do :; done");
+    let handle = driver.start(&task.cfg).unwrap();
+    let first = driver.stats(&handle).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = driver.stats(&handle).unwrap();
+    assert!(second.memory_bytes > 0, "{second:?}");
+    assert!(second.cpu_total_ns > first.cpu_total_ns, "the loop used CPU: {first:?} then {second:?}");
+    assert!(second.collected_at_unix_ns > first.collected_at_unix_ns);
+    driver.stop(&handle, "SIGKILL", Duration::from_secs(5)).unwrap();
+    driver.wait(&handle).unwrap();
+    driver.destroy(&handle).unwrap();
+}

@@ -9,11 +9,12 @@ mod container;
 mod engine;
 mod image;
 mod logs;
+mod stats;
 
 pub use config::DockerConfig;
 pub use engine::EngineError;
 
-use crate::{signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle};
+use crate::{signal, Driver, DriverError, DriverInfo, ExitResult, TaskConfig, TaskHandle, TaskStats};
 use engine::{query, Engine, Payload};
 use serde_json::json;
 use std::collections::HashMap;
@@ -288,6 +289,17 @@ impl Driver for DockerDriver {
             }
             Ok(())
         })
+    }
+
+    fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
+        let id = container_id(handle)?;
+        let answer = smol::block_on(self.engine.call(
+            "GET",
+            &format!("/containers/{id}/stats?stream=false&one-shot=true"),
+            Payload::Empty,
+        ))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Ok(stats::from_engine(&answer, now))
     }
 
     fn destroy(&self, handle: &TaskHandle) -> Result<(), DriverError> {
