@@ -64,3 +64,37 @@ fn scheduler_configuration_is_read_changed_and_kept() {
     assert_eq!(stale.status.code(), Some(1), "a stale -check-index fails");
     assert_eq!(agent.get(path)["SchedulerConfig"]["SchedulerAlgorithm"], "binpack");
 }
+
+#[test]
+fn snapshots_save_restore_and_refuse_damaged_files() {
+    let dir = TempDir::new("snapshot");
+    let agent = Agent::dev(dir.path());
+    let job = |id: &str| {
+        format!("job \"{id}\" {{\n type = \"batch\"\n group \"g\" {{\n task \"t\" {{\n driver = \"raw_exec\"\n config {{\n command = \"/bin/true\"\n }}\n }}\n }}\n}}\n")
+    };
+    agent.cli_ok(&["job", "run", "-detach", &common::job_file(dir.path(), "kept.hcl", &job("kept"))]);
+    let file = dir.path().join("backup.snap");
+    let file = file.to_str().unwrap();
+    let out = agent.cli_ok(&["operator", "snapshot", "save", file]);
+    assert!(out.contains("State file written to"), "{out}");
+    let inspected = agent.cli_ok(&["operator", "snapshot", "inspect", file]);
+    assert!(inspected.contains("Index") && inspected.contains("SHA-256"), "{inspected}");
+
+    agent.cli_ok(&["job", "run", "-detach", &common::job_file(dir.path(), "later.hcl", &job("later"))]);
+    let truncated = dir.path().join("truncated.snap");
+    let bytes = std::fs::read(file).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 10]).unwrap();
+    let refused = agent.cli(&["operator", "snapshot", "restore", truncated.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    let (status, body) =
+        http(agent.http_port, "PUT", "/v1/operator/snapshot", Some(&bytes[..bytes.len() - 10])).unwrap();
+    assert_eq!(status, 400, "the server checks too: {}", String::from_utf8_lossy(&body));
+    assert_eq!(agent.get("/v1/job/later")["ID"], "later", "a refused restore changes nothing");
+
+    assert!(agent.cli_ok(&["operator", "snapshot", "restore", file]).contains("Snapshot Restored"));
+    assert_eq!(agent.get("/v1/job/kept")["ID"], "kept");
+    let (status, _) = agent.try_get("/v1/job/later").unwrap();
+    assert_eq!(status, 404, "the job registered after the backup is gone");
+}

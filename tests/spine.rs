@@ -160,25 +160,30 @@ fn failing_task_is_restarted_by_policy_then_rescheduled_once_then_fails() {
     let hcl = batch_job("flaky", "echo attempt; exit 1", restart).replace("type = \"batch\"", "type = \"service\"");
     let file = job_file(dir.path(), "flaky.hcl", &hcl);
     agent.cli_ok(&["job", "run", &file]);
-    let allocs = agent.wait_allocs("flaky", "alloc to fail", |a| statuses(a) == ["failed"]);
-    let alloc = agent.get(&format!("/v1/allocation/{}", allocs[0]["ID"].as_str().unwrap()));
+    // The first allocation is the one created first; its replacement may already exist by
+    // the time a poll sees it failed.
+    let first_of = |allocs: &[Value]| allocs.iter().min_by_key(|a| a["CreateIndex"].as_u64()).cloned();
+    let allocs = agent.wait_allocs("flaky", "the first alloc to fail", |a| {
+        first_of(a).is_some_and(|first| first["ClientStatus"] == "failed")
+    });
+    let first = first_of(&allocs).unwrap();
+    let alloc_id = first["ID"].as_str().unwrap();
+    let alloc = agent.get(&format!("/v1/allocation/{alloc_id}"));
     let task = &alloc["TaskStates"]["main"];
     assert_eq!(task["Restarts"], 2);
     assert_eq!(task["State"], "dead");
     assert_eq!(task["Failed"], true);
-    let alloc_id = allocs[0]["ID"].as_str().unwrap();
     let logs = agent.cli_ok(&["alloc", "logs", alloc_id]);
     assert_eq!(logs, "attempt\nattempt\nattempt\n", "three runs: the first and two restarts");
     // The reschedule policy replaces the failed allocation once, after its delay, with the
     // history linked both ways; the replacement fails too and the attempts are used up.
-    let first = alloc_id.to_string();
     let allocs = agent.wait_allocs("flaky", "a replacement to fail", |a| statuses(a) == ["failed", "failed"]);
-    let second = allocs.iter().find(|a| a["ID"] != first.as_str()).unwrap()["ID"].as_str().unwrap().to_string();
+    let second = allocs.iter().find(|a| a["ID"] != alloc_id).unwrap()["ID"].as_str().unwrap().to_string();
     let replacement = agent.get(&format!("/v1/allocation/{second}"));
-    assert_eq!(replacement["PreviousAllocation"], first.as_str());
-    assert_eq!(replacement["RescheduleTracker"]["Events"][0]["PrevAllocID"], first.as_str());
+    assert_eq!(replacement["PreviousAllocation"], alloc_id);
+    assert_eq!(replacement["RescheduleTracker"]["Events"][0]["PrevAllocID"], alloc_id);
     assert_eq!(replacement["Name"], "flaky.work[0]");
-    let original = agent.get(&format!("/v1/allocation/{first}"));
+    let original = agent.get(&format!("/v1/allocation/{alloc_id}"));
     assert_eq!(original["NextAllocation"], second.as_str());
     assert_eq!(original["DesiredStatus"], "stop");
     let waited =

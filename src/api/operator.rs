@@ -1,5 +1,6 @@
 //! Operator endpoints: the scheduler configuration
-//! (`GET`/`PUT /v1/operator/scheduler/configuration`), in Nomad's request and answer shapes.
+//! (`GET`/`PUT /v1/operator/scheduler/configuration`), in Nomad's request and answer
+//! shapes, and state backups (`GET`/`PUT /v1/operator/snapshot`).
 
 use super::response::ApiResponse;
 use crate::server::Server;
@@ -21,6 +22,18 @@ struct ConfigAnswer {
 struct UpdateAnswer {
     updated: bool,
     index: u64,
+}
+
+pub fn save_snapshot(server: &Server) -> ApiResponse {
+    let file = server.save_snapshot();
+    ApiResponse::bytes(file, "application/octet-stream")
+}
+
+pub async fn restore_snapshot(server: &Server, body: &[u8]) -> ApiResponse {
+    match server.restore_snapshot(body).await {
+        Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
+        Err(e) => e.into(),
+    }
 }
 
 pub fn scheduler_config(server: &Server) -> ApiResponse {

@@ -156,6 +156,8 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,
         ("GET", ["v1", "node", id]) => reads::node(server, &query, id).await,
+        ("GET", ["v1", "operator", "snapshot"]) => operator::save_snapshot(server),
+        ("PUT" | "POST", ["v1", "operator", "snapshot"]) => operator::restore_snapshot(server, &req.body).await,
         ("GET", ["v1", "operator", "scheduler", "configuration"]) => operator::scheduler_config(server),
         ("PUT" | "POST", ["v1", "operator", "scheduler", "configuration"]) => {
             operator::set_scheduler_config(server, &req.body, &req.query).await

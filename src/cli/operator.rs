@@ -1,7 +1,9 @@
-//! `rove operator scheduler get-config | set-config`: the cluster's scheduler settings.
+//! `rove operator scheduler get-config | set-config`: the cluster's scheduler settings;
+//! `rove operator snapshot save | restore | inspect`: backups of the servers' state.
 
 use super::format::key_values;
 use super::{print_json, ApiArgs, CliResult, Outcome};
+use crate::server::backup;
 use crate::structs::{SchedulerAlgorithm, SchedulerConfiguration};
 use anyhow::bail;
 use clap::Subcommand;
@@ -14,6 +16,27 @@ pub enum OperatorCommand {
     /// Work with the scheduler configuration
     #[command(subcommand)]
     Scheduler(SchedulerCommand),
+    /// Save, restore or inspect backups of the servers' state
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotCommand {
+    /// Write the servers' state to a file
+    Save {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Replace the servers' state with a saved file's (checked first)
+    Restore {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Check a saved file and show what it holds
+    Inspect { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -65,7 +88,10 @@ struct UpdateAnswer {
 }
 
 pub async fn run(cmd: OperatorCommand) -> CliResult {
-    let OperatorCommand::Scheduler(cmd) = cmd;
+    let cmd = match cmd {
+        OperatorCommand::Scheduler(cmd) => cmd,
+        OperatorCommand::Snapshot(cmd) => return snapshot(cmd).await,
+    };
     match cmd {
         SchedulerCommand::GetConfig { json, api } => {
             let (answer, _) = api.client()?.get::<ConfigAnswer>(PATH).await?;
@@ -124,6 +150,32 @@ pub async fn run(cmd: OperatorCommand) -> CliResult {
             Ok(Outcome::Success)
         }
     }
+}
+
+async fn snapshot(cmd: SnapshotCommand) -> CliResult {
+    use anyhow::Context;
+    match cmd {
+        SnapshotCommand::Save { file, api } => {
+            let answer = api.client()?.request("GET", "/v1/operator/snapshot", None).await?;
+            backup::decode(&answer.body).context("the server's snapshot")?;
+            std::fs::write(&file, &answer.body).with_context(|| format!("writing {}", file.display()))?;
+            println!("State file written to {}", file.display());
+        }
+        SnapshotCommand::Restore { file, api } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            backup::decode(&bytes).with_context(|| file.display().to_string())?;
+            api.client()?.request("PUT", "/v1/operator/snapshot", Some(bytes)).await?;
+            println!("Snapshot Restored");
+        }
+        SnapshotCommand::Inspect { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (info, _) = backup::decode(&bytes).with_context(|| file.display().to_string())?;
+            let pairs =
+                [("Index", info.index.to_string()), ("Size", info.length.to_string()), ("SHA-256", info.sha256)];
+            println!("{}", key_values(&pairs));
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 fn describe(config: &SchedulerConfiguration) -> String {

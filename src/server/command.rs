@@ -28,6 +28,9 @@ pub enum Command {
     /// Commit the part of a plan the applier accepted. Allocations without a job run `job`
     /// (written once per command, not once per allocation); stops keep the job they ran.
     PlanApply { job: Option<Arc<Job>>, allocs: Vec<Allocation> },
+    /// Replace the whole state with a backup's (`operator snapshot restore`): the state as
+    /// Raft snapshots serialize it, in base64.
+    RestoreState { state: String },
     /// Replace the scheduler configuration.
     SchedulerSetConfig { config: SchedulerConfiguration },
     /// Status reported by a client for its allocations.

@@ -1,6 +1,7 @@
 //! The server: Raft-replicated state, the FSM, the eval broker, scheduler workers, the plan
 //! applier and node heartbeats, behind endpoints the HTTP API and RPC call.
 
+pub mod backup;
 pub mod broker;
 pub mod command;
 mod dispatch;

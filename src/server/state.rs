@@ -474,6 +474,13 @@ impl StateStore {
         result
     }
 
+    /// Replaces the whole state with a backup's at Raft index `index`: every table's index
+    /// moves to `index`, so blocking queries see the change.
+    pub fn restore_at(&self, mut snap: Snapshot, index: u64) {
+        snap.indexes = TableIndexes { jobs: index, evals: index, allocs: index, nodes: index };
+        self.restore(snap);
+    }
+
     /// Replaces the whole state (Raft snapshot restore).
     pub fn restore(&self, snap: Snapshot) {
         *self.current.write().expect("state lock poisoned") = snap;
