@@ -91,7 +91,7 @@ impl Server {
         super::state::Snapshot::from_bytes(state)
             .map_err(|e| ServerError::BadRequest(format!("snapshot state does not decode: {e}")))?;
         let state = base64::engine::general_purpose::STANDARD.encode(state);
-        self.proposer.propose(Command::RestoreState { state }).await.map_err(Into::into)
+        self.proposer.propose(Command::RestoreState { state }).await
     }
 }
 
