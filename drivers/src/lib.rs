@@ -233,6 +233,9 @@ pub trait Driver: Send + Sync {
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError>;
     /// Blocks until the task's main process exits.
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError>;
+    /// Sends `signal` to the running task (`alloc signal`); a task that already ended is
+    /// not an error.
+    fn signal(&self, handle: &TaskHandle, signal: &str) -> Result<(), DriverError>;
     /// Sends `signal` (empty: SIGTERM); after `timeout`, kills every process of the task.
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError>;
     /// Kills what is left of the task and releases its cgroup and root filesystem.

@@ -54,6 +54,10 @@ impl<L: Launcher> Driver for L {
         wait(check::<L>(handle)?)
     }
 
+    fn signal(&self, handle: &TaskHandle, signal: &str) -> Result<(), DriverError> {
+        send(check::<L>(handle)?, signal::parse(signal)?)
+    }
+
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
         stop(check::<L>(handle)?, signal::parse(signal)?, timeout)
     }
@@ -245,11 +249,17 @@ fn running(pid: i32) -> bool {
 /// Signals the task's process group, waits up to `timeout` for the main process to end,
 /// then kills everything left of the task. A main process that already ended gets no
 /// signal: what it left behind is killed at once.
-fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
+/// Signals the task's process group (its main process if the group is gone), if it runs.
+fn send(handle: &TaskHandle, signal: Signal) -> Result<(), DriverError> {
     let pid = Pid::from_raw(handle.pid);
     if running(handle.pid) {
         killpg(pid, signal).or_else(|_| kill(pid, signal)).map_err(|e| DriverError::Signal(e.to_string()))?;
     }
+    Ok(())
+}
+
+fn stop(handle: &TaskHandle, signal: Signal, timeout: Duration) -> Result<(), DriverError> {
+    send(handle, signal)?;
     let deadline = Instant::now() + timeout;
     while running(handle.pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

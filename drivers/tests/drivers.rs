@@ -157,3 +157,19 @@ fn fingerprints_report_health() {
     let enabled: Vec<&str> = all(true).iter().map(|d| d.name()).collect();
     assert_eq!(enabled, ["exec", "java", "raw_exec", "docker"]);
 }
+
+#[test]
+fn a_running_exec_task_receives_signals_and_keeps_running() {
+    let script = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.1; done";
+    let task = Task::new("signalled", &["-c", script]);
+    let handle = EXEC.start(&task.cfg).unwrap();
+    wait_for("trap set", || task.stdout() == "ready\n");
+    EXEC.signal(&handle, "SIGUSR1").unwrap();
+    wait_for("the trap to run", || task.stdout() == "ready\ngot-usr1\n");
+    assert!(matches!(EXEC.signal(&handle, "SIGNOPE"), Err(rove_drivers::DriverError::UnknownSignal(_))));
+    let waiter = wait_in_background(&*EXEC, &handle);
+    EXEC.stop(&handle, "SIGKILL", Duration::from_secs(1)).unwrap();
+    waiter.join().unwrap();
+    EXEC.destroy(&handle).unwrap();
+    EXEC.signal(&handle, "SIGUSR1").expect("signalling an ended task is not an error");
+}

@@ -85,6 +85,13 @@ pub async fn plan(server: &Server, body: &[u8], path_id: &str) -> ApiResponse {
     }
 }
 
+pub async fn stop_alloc(server: &Server, alloc_id: &str) -> ApiResponse {
+    match server.stop_alloc(alloc_id).await {
+        Ok(response) => ApiResponse::indexed(&response, response.index),
+        Err(e) => e.into(),
+    }
+}
+
 pub async fn force_periodic(server: &Server, namespace: &str, id: &str) -> ApiResponse {
     match server.force_periodic(namespace, id).await {
         Ok(response) => ApiResponse::indexed(&response, response.index),

@@ -6,8 +6,8 @@
 
 mod agent;
 mod alloc_path;
+mod client_alloc;
 mod client_fs;
-mod client_stats;
 mod http;
 mod jobs;
 mod operator;

@@ -2,7 +2,7 @@
 //! when this agent has none.
 
 use super::response::ApiResponse;
-use super::{agent, client_fs, client_stats, jobs, operator, reads};
+use super::{agent, client_alloc, client_fs, jobs, operator, reads};
 use crate::client::Client;
 use crate::rpc::{Request, Response, RpcClient};
 use crate::server::Server;
@@ -114,7 +114,10 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
         ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => client_fs::logs(ctx, alloc_id, &req).await,
         ["v1", "client", "allocation", alloc_id, "stats"] if method == "GET" => {
-            client_stats::alloc_stats(ctx, alloc_id).await
+            client_alloc::alloc_stats(ctx, alloc_id).await
+        }
+        ["v1", "client", "allocation", alloc_id, "signal"] if method == "PUT" || method == "POST" => {
+            client_alloc::alloc_signal(ctx, alloc_id, &req.body).await
         }
         ["v1", "client", "fs", op @ ("ls" | "stat" | "cat" | "readat"), alloc_id] if method == "GET" => {
             client_fs::files(ctx, op, alloc_id, &req).await
@@ -152,6 +155,7 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "job", id, "summary"]) => reads::job_summary(server, &query, id).await,
         ("GET", ["v1", "allocations"]) => reads::allocations(server, &query).await,
         ("GET", ["v1", "allocation", id]) => reads::allocation(server, &query, id).await,
+        ("PUT" | "POST", ["v1", "allocation", id, "stop"]) => jobs::stop_alloc(server, id).await,
         ("GET", ["v1", "evaluations"]) => reads::evaluations(server, &query).await,
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,

@@ -1,4 +1,4 @@
-//! `rove alloc status|logs|fs`.
+//! `rove alloc status|logs|fs|stop|signal`.
 
 use super::api_client::ApiClient;
 use super::format::{ago, key_values, or_none, short_id, table, timestamp};
@@ -46,11 +46,17 @@ pub enum AllocCommand {
     },
     /// List a directory of the allocation, or print a file of it
     Fs(super::alloc_fs::FsArgs),
+    /// Stop an allocation; the scheduler places a replacement
+    Stop(super::alloc_control::StopArgs),
+    /// Send a signal to an allocation's running tasks
+    Signal(super::alloc_control::SignalArgs),
 }
 
 pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
         AllocCommand::Fs(args) => super::alloc_fs::run(args).await,
+        AllocCommand::Stop(args) => super::alloc_control::stop(args).await,
+        AllocCommand::Signal(args) => super::alloc_control::signal(args).await,
         AllocCommand::Status { alloc, json, stats, api } => status(&api.client()?, &alloc, json, stats).await,
         AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
             let options =

@@ -4,6 +4,7 @@
 
 mod agent;
 mod alloc;
+mod alloc_control;
 mod alloc_fs;
 mod api_client;
 mod eval;

@@ -1,7 +1,7 @@
 //! The tasks running on this client right now, with the driver and handle of each, so
 //! their resource usage can be read (`/v1/client/allocation/:id/stats`).
 
-use rove_drivers::{Driver, TaskHandle, TaskStats};
+use rove_drivers::{Driver, DriverError, TaskHandle, TaskStats};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +44,21 @@ impl LiveTasks {
             .map(|l| (l.task.clone(), l.driver.clone(), l.handle.clone()))
             .collect();
         running.into_iter().filter_map(|(task, driver, handle)| driver.stats(&handle).ok().map(|s| (task, s))).collect()
+    }
+
+    /// Sends `signal` to the allocation's running tasks (or only `task`); returns how many
+    /// were signalled.
+    pub fn signal(&self, alloc_id: &str, task: Option<&str>, signal: &str) -> Result<usize, DriverError> {
+        let targets: Vec<(Arc<dyn Driver>, TaskHandle)> = self
+            .lock()
+            .values()
+            .filter(|l| l.alloc_id == alloc_id && task.is_none_or(|t| t == l.task))
+            .map(|l| (l.driver.clone(), l.handle.clone()))
+            .collect();
+        for (driver, handle) in &targets {
+            driver.signal(handle, signal)?;
+        }
+        Ok(targets.len())
     }
 
     /// Whether any task of the allocation runs here.

@@ -132,6 +132,16 @@ impl Client {
         self.live.runs(alloc_id).then(|| self.live.usage(alloc_id))
     }
 
+    /// Signals the allocation's running tasks (or only `task`); how many were signalled.
+    pub fn signal_alloc(
+        &self,
+        alloc_id: &str,
+        task: Option<&str>,
+        signal: &str,
+    ) -> Result<usize, rove_drivers::DriverError> {
+        self.live.signal(alloc_id, task, signal)
+    }
+
     /// The directory of an allocation this node runs or ran.
     pub fn alloc_dir(&self, alloc_id: &str) -> Option<PathBuf> {
         if alloc_id.is_empty() || alloc_id.contains('/') || alloc_id.contains("..") {

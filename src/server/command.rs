@@ -31,6 +31,8 @@ pub enum Command {
     /// Replace the whole state with a backup's (`operator snapshot restore`): the state as
     /// Raft snapshots serialize it, in base64.
     RestoreState { state: String },
+    /// Stop one allocation (`alloc stop`), with the evaluation that replaces it.
+    AllocStop { alloc_id: String, eval: Evaluation },
     /// Replace the scheduler configuration.
     SchedulerSetConfig { config: SchedulerConfiguration },
     /// Status reported by a client for its allocations.

@@ -119,6 +119,18 @@ impl Server {
         Ok(JobRegisterResponse::at(eval_id, index))
     }
 
+    /// `alloc stop`: stops the allocation; the evaluation that comes with it places its
+    /// replacement, as Nomad's scheduler does for a stopped allocation of a running job.
+    pub async fn stop_alloc(&self, alloc_id: &str) -> Result<JobRegisterResponse, ServerError> {
+        let snap = self.state.snapshot();
+        let alloc = snap.alloc(alloc_id).ok_or_else(|| ServerError::NotFound(format!("allocation {alloc_id:?}")))?;
+        let job = self.stored_job(&alloc.namespace, &alloc.job_id)?;
+        let eval = Server::new_eval(&job, trigger::ALLOC_STOP);
+        let eval_id = eval.id.clone();
+        let index = self.proposer.propose(Command::AllocStop { alloc_id: alloc.id.clone(), eval }).await?;
+        Ok(JobRegisterResponse::at(eval_id, index))
+    }
+
     /// The stored job, or a not-found error naming it.
     pub(super) fn stored_job(&self, namespace: &str, job_id: &str) -> Result<std::sync::Arc<Job>, ServerError> {
         self.state.snapshot().job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job {job_id:?}")))

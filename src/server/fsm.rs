@@ -66,6 +66,16 @@ impl Fsm {
                     }
                 }
                 Command::SchedulerSetConfig { config } => txn.set_scheduler_config(config),
+                Command::AllocStop { alloc_id, eval } => {
+                    if let Some(alloc) = txn.read().alloc(&alloc_id) {
+                        let mut stopped = (*alloc).clone();
+                        stopped.desired_status = DesiredStatus::Stop;
+                        stopped.desired_description = "alloc was stopped by a user".into();
+                        stopped.modify_time = now_nanos();
+                        txn.upsert_alloc(stopped);
+                        txn.upsert_eval(eval);
+                    }
+                }
                 Command::RestoreState { .. } => unreachable!("applied above"),
                 Command::AllocClientUpdate { updates, evals } => {
                     for update in updates {

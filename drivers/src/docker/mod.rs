@@ -138,6 +138,16 @@ impl DockerDriver {
     }
 
     /// Blocks until the container stopped; its exit code.
+    /// Sends a signal to the container; one that is not running (409) or gone (404) has
+    /// nothing to signal.
+    async fn kill(&self, id: &str, signal: &str) -> Result<(), DriverError> {
+        let path = format!("/containers/{id}/kill?{}", query(&[("signal", signal)]));
+        match self.engine.call("POST", &path, Payload::Empty).await {
+            Err(e) if e.is_conflict() || e.is_not_found() => Ok(()),
+            other => other.map(|_| ()).map_err(|e| DriverError::Signal(e.to_string())),
+        }
+    }
+
     async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
         let mut waited = self.engine.stream("POST", &format!("/containers/{id}/wait"), &[], Payload::Empty).await?;
         let body = waited.collect().await?;
@@ -259,20 +269,17 @@ impl Driver for DockerDriver {
         Ok(ExitResult { exit_code: exit_code as i32, signal: 0, oom_killed, err: None })
     }
 
+    fn signal(&self, handle: &TaskHandle, signal: &str) -> Result<(), DriverError> {
+        let id = container_id(handle)?;
+        let signal = signal::parse(signal)?;
+        smol::block_on(self.kill(id, signal.as_str()))
+    }
+
     fn stop(&self, handle: &TaskHandle, signal: &str, timeout: Duration) -> Result<(), DriverError> {
         let id = container_id(handle)?;
         let signal = signal::parse(signal)?;
         smol::block_on(async {
-            let kill = |signal: &str| {
-                let path = format!("/containers/{id}/kill?{}", query(&[("signal", signal)]));
-                async move {
-                    match self.engine.call("POST", &path, Payload::Empty).await {
-                        // Not running (409) or gone (404): nothing to signal.
-                        Err(e) if e.is_conflict() || e.is_not_found() => Ok(()),
-                        other => other.map(|_| ()).map_err(|e| DriverError::Signal(e.to_string())),
-                    }
-                }
-            };
+            let kill = |signal: &'static str| self.kill(id, signal);
             kill(signal.as_str()).await?;
             let stopped = async {
                 match self.wait_exit(id).await {

@@ -1,5 +1,6 @@
-//! `/v1/client/allocation/:id/stats`: the resource usage of an allocation's running tasks,
-//! read from their cgroups twice, 100 ms apart, so CPU use is a rate.
+//! Client allocation endpoints: `/v1/client/allocation/:id/stats`, the resource usage of an
+//! allocation's running tasks, read from their cgroups twice, 100 ms apart, so CPU use is
+//! a rate; and `/v1/client/allocation/:id/signal`, a signal to its running tasks.
 
 use super::response::ApiResponse;
 use super::router::ApiContext;
@@ -28,6 +29,38 @@ fn usage(before: &TaskStats, after: &TaskStats) -> ResourceUsage {
             measured: ["System Mode", "User Mode", "Percent"].map(String::from).to_vec(),
             ..CpuStats::default()
         },
+    }
+}
+
+/// The body of `/v1/client/allocation/:id/signal`.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct SignalRequest {
+    task: String,
+    signal: String,
+}
+
+pub async fn alloc_signal(ctx: &ApiContext, alloc_id: &str, body: &[u8]) -> ApiResponse {
+    let Some(client) = ctx.client.clone() else {
+        return ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation");
+    };
+    let request: SignalRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => SignalRequest::default(),
+        Err(e) => return ApiResponse::error(400, format!("request body: {e}")),
+    };
+    let (id, task, signal) = (alloc_id.to_string(), request.task, request.signal);
+    let only = (!task.is_empty()).then_some(task.clone());
+    match smol::unblock(move || client.signal_alloc(&id, only.as_deref(), &signal)).await {
+        Ok(0) if task.is_empty() => {
+            ApiResponse::error(404, format!("allocation {alloc_id:?} has no running task on this node"))
+        }
+        Ok(0) => {
+            ApiResponse::error(404, format!("task {task:?} of allocation {alloc_id:?} is not running on this node"))
+        }
+        Ok(_) => ApiResponse::json(&serde_json::json!({})),
+        Err(e @ rove_drivers::DriverError::UnknownSignal(_)) => ApiResponse::error(400, e.to_string()),
+        Err(e) => ApiResponse::error(500, e.to_string()),
     }
 }
 
