@@ -1,4 +1,4 @@
-//! `rove alloc signal` and `rove alloc stop` through a real dev agent.
+//! `rove alloc signal`, `rove alloc restart` and `rove alloc stop` through a real dev agent.
 
 mod common;
 
@@ -6,7 +6,7 @@ use common::{wait_until, Agent, TempDir};
 use std::time::Duration;
 
 #[test]
-fn alloc_signal_reaches_the_task_and_alloc_stop_replaces_the_allocation() {
+fn alloc_signal_reaches_the_task_restart_reruns_it_and_stop_replaces_the_allocation() {
     let dir = TempDir::new("alloc-control");
     let agent = Agent::dev(dir.path());
     let hcl = r#"
@@ -39,6 +39,18 @@ job "svc" {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown signal"), "{bad:?}");
     let missing = agent.cli(&["alloc", "signal", "-s", "SIGUSR1", &id, "nosuchtask"]);
     assert_eq!(missing.status.code(), Some(1));
+
+    agent.cli_ok(&["alloc", "restart", &id[..8]]);
+    wait_until(Duration::from_secs(20), "the task to start again in place", || {
+        let alloc = agent.get(&format!("/v1/allocation/{id}"));
+        let task = &alloc["TaskStates"]["t"];
+        let signalled = task["Events"].as_array().unwrap().iter().any(|e| e["Type"] == "Restart Signaled");
+        (task["Restarts"] == 1 && task["State"] == "running" && signalled).then_some(())
+    });
+    wait_until(Duration::from_secs(10), "the same allocation to run the task again", || {
+        (agent.cli_ok(&["alloc", "logs", &id]).matches("ready").count() == 2).then_some(())
+    });
+    assert_eq!(agent.cli(&["alloc", "restart", &id, "nosuchtask"]).status.code(), Some(1));
 
     let out = agent.cli_ok(&["alloc", "stop", &id[..8]]);
     assert!(out.contains("Monitoring evaluation"), "{out}");

@@ -1,6 +1,7 @@
 //! Client allocation endpoints: `/v1/client/allocation/:id/stats`, the resource usage of an
 //! allocation's running tasks, read from their cgroups twice, 100 ms apart, so CPU use is
-//! a rate; and `/v1/client/allocation/:id/signal`, a signal to its running tasks.
+//! a rate; `/v1/client/allocation/:id/signal`, a signal to its running tasks; and
+//! `/v1/client/allocation/:id/restart`, a restart of them.
 
 use super::response::ApiResponse;
 use super::router::ApiContext;
@@ -32,6 +33,27 @@ fn usage(before: &TaskStats, after: &TaskStats) -> ResourceUsage {
     }
 }
 
+/// This agent's client, or the answer saying it has none.
+fn local_client(ctx: &ApiContext) -> Result<std::sync::Arc<crate::client::Client>, ApiResponse> {
+    ctx.client
+        .clone()
+        .ok_or_else(|| ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation"))
+}
+
+/// This agent's client and the request body (an empty body is the request's defaults).
+fn client_and_request<T: serde::de::DeserializeOwned + Default>(
+    ctx: &ApiContext,
+    body: &[u8],
+) -> Result<(std::sync::Arc<crate::client::Client>, T), ApiResponse> {
+    let client = local_client(ctx)?;
+    let request = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => T::default(),
+        Err(e) => return Err(ApiResponse::error(400, format!("request body: {e}"))),
+    };
+    Ok((client, request))
+}
+
 /// The body of `/v1/client/allocation/:id/signal`.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -41,13 +63,9 @@ struct SignalRequest {
 }
 
 pub async fn alloc_signal(ctx: &ApiContext, alloc_id: &str, body: &[u8]) -> ApiResponse {
-    let Some(client) = ctx.client.clone() else {
-        return ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation");
-    };
-    let request: SignalRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(_) if body.iter().all(u8::is_ascii_whitespace) => SignalRequest::default(),
-        Err(e) => return ApiResponse::error(400, format!("request body: {e}")),
+    let (client, request): (_, SignalRequest) = match client_and_request(ctx, body) {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let (id, task, signal) = (alloc_id.to_string(), request.task, request.signal);
     let only = (!task.is_empty()).then_some(task.clone());
@@ -64,9 +82,29 @@ pub async fn alloc_signal(ctx: &ApiContext, alloc_id: &str, body: &[u8]) -> ApiR
     }
 }
 
+/// The body of `/v1/client/allocation/:id/restart`.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartRequest {
+    task_name: String,
+}
+
+pub async fn alloc_restart(ctx: &ApiContext, alloc_id: &str, body: &[u8]) -> ApiResponse {
+    let (client, request): (_, RestartRequest) = match client_and_request(ctx, body) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let task = (!request.task_name.is_empty()).then_some(request.task_name.as_str());
+    match client.restart_alloc(alloc_id, task) {
+        0 => ApiResponse::error(404, format!("allocation {alloc_id:?} has no such running task on this node")),
+        _ => ApiResponse::json(&serde_json::json!({})),
+    }
+}
+
 pub async fn alloc_stats(ctx: &ApiContext, alloc_id: &str) -> ApiResponse {
-    let Some(client) = ctx.client.clone() else {
-        return ApiResponse::error(400, "this agent runs no client; ask the node that runs the allocation");
+    let client = match local_client(ctx) {
+        Ok(client) => client,
+        Err(response) => return response,
     };
     let read =
         |client: std::sync::Arc<crate::client::Client>, id: String| smol::unblock(move || client.alloc_usage(&id));

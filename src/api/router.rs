@@ -119,6 +119,9 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
         ["v1", "client", "allocation", alloc_id, "signal"] if method == "PUT" || method == "POST" => {
             client_alloc::alloc_signal(ctx, alloc_id, &req.body).await
         }
+        ["v1", "client", "allocation", alloc_id, "restart"] if method == "PUT" || method == "POST" => {
+            client_alloc::alloc_restart(ctx, alloc_id, &req.body).await
+        }
         ["v1", "client", "fs", op @ ("ls" | "stat" | "cat" | "readat"), alloc_id] if method == "GET" => {
             client_fs::files(ctx, op, alloc_id, &req).await
         }

@@ -1,4 +1,4 @@
-//! `rove alloc status|logs|fs|stop|signal`.
+//! `rove alloc status|logs|fs|stop|signal|restart`.
 
 use super::api_client::ApiClient;
 use super::format::{ago, key_values, or_none, short_id, table, timestamp};
@@ -50,6 +50,8 @@ pub enum AllocCommand {
     Stop(super::alloc_control::StopArgs),
     /// Send a signal to an allocation's running tasks
     Signal(super::alloc_control::SignalArgs),
+    /// Restart an allocation's running tasks in place
+    Restart(super::alloc_control::RestartArgs),
 }
 
 pub async fn run(cmd: AllocCommand) -> CliResult {
@@ -57,6 +59,7 @@ pub async fn run(cmd: AllocCommand) -> CliResult {
         AllocCommand::Fs(args) => super::alloc_fs::run(args).await,
         AllocCommand::Stop(args) => super::alloc_control::stop(args).await,
         AllocCommand::Signal(args) => super::alloc_control::signal(args).await,
+        AllocCommand::Restart(args) => super::alloc_control::restart(args).await,
         AllocCommand::Status { alloc, json, stats, api } => status(&api.client()?, &alloc, json, stats).await,
         AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
             let options =

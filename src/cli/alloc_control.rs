@@ -1,5 +1,6 @@
-//! `rove alloc stop` (the servers stop the allocation and place a replacement) and
-//! `rove alloc signal` (the node that runs it signals its tasks).
+//! `rove alloc stop` (the servers stop the allocation and place a replacement),
+//! `rove alloc signal` and `rove alloc restart` (the node that runs it signals or restarts
+//! its tasks in place).
 
 use super::alloc::node_client;
 use super::{lookup, monitor, ApiArgs, CliResult, Outcome};
@@ -29,6 +30,16 @@ pub struct SignalArgs {
     api: ApiArgs,
 }
 
+#[derive(clap::Args)]
+pub struct RestartArgs {
+    /// Allocation ID or prefix
+    alloc: String,
+    /// Only this task (default: every running task)
+    task: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
 pub async fn stop(args: StopArgs) -> CliResult {
     let api = args.api.client()?;
     let alloc = lookup::alloc(&api, &args.alloc).await?;
@@ -41,11 +52,21 @@ pub async fn stop(args: StopArgs) -> CliResult {
     monitor::monitor(&api, &response.eval_id).await
 }
 
-pub async fn signal(args: SignalArgs) -> CliResult {
-    let api = args.api.client()?;
-    let alloc = lookup::alloc(&api, &args.alloc).await?;
+/// Sends `body` to the node that runs the allocation, at `/v1/client/allocation/:id/<op>`.
+async fn on_node(api: &ApiArgs, prefix: &str, op: &str, body: serde_json::Value) -> CliResult {
+    let api = api.client()?;
+    let alloc = lookup::alloc(&api, prefix).await?;
     let node = node_client(&api, &alloc).await?;
-    let body = serde_json::json!({ "Task": args.task.unwrap_or_default(), "Signal": args.signal });
-    let _: serde_json::Value = node.put(&format!("/v1/client/allocation/{}/signal", alloc.id), &body).await?;
+    let _: serde_json::Value = node.put(&format!("/v1/client/allocation/{}/{op}", alloc.id), &body).await?;
     Ok(Outcome::Success)
+}
+
+pub async fn signal(args: SignalArgs) -> CliResult {
+    let body = serde_json::json!({ "Task": args.task.unwrap_or_default(), "Signal": args.signal });
+    on_node(&args.api, &args.alloc, "signal", body).await
+}
+
+pub async fn restart(args: RestartArgs) -> CliResult {
+    let body = serde_json::json!({ "TaskName": args.task.unwrap_or_default(), "AllTasks": false });
+    on_node(&args.api, &args.alloc, "restart", body).await
 }

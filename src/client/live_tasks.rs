@@ -10,6 +10,8 @@ struct Live {
     task: String,
     driver: Arc<dyn Driver>,
     handle: TaskHandle,
+    /// Asks the task's runner to restart it.
+    restart: smol::channel::Sender<()>,
 }
 
 /// Shared between the client and its task runners.
@@ -24,8 +26,16 @@ impl LiveTasks {
     }
 
     /// A task of the allocation started (`id` is the driver-level task id).
-    pub fn started(&self, id: &str, alloc_id: &str, task: &str, driver: Arc<dyn Driver>, handle: TaskHandle) {
-        let live = Live { alloc_id: alloc_id.to_string(), task: task.to_string(), driver, handle };
+    pub fn started(
+        &self,
+        id: &str,
+        alloc_id: &str,
+        task: &str,
+        driver: Arc<dyn Driver>,
+        handle: TaskHandle,
+        restart: smol::channel::Sender<()>,
+    ) {
+        let live = Live { alloc_id: alloc_id.to_string(), task: task.to_string(), driver, handle, restart };
         self.lock().insert(id.to_string(), live);
     }
 
@@ -59,6 +69,13 @@ impl LiveTasks {
             driver.signal(handle, signal)?;
         }
         Ok(targets.len())
+    }
+
+    /// Asks the allocation's running tasks (or only `task`) to restart; how many were asked.
+    pub fn restart(&self, alloc_id: &str, task: Option<&str>) -> usize {
+        let tasks = self.lock();
+        let asked = tasks.values().filter(|l| l.alloc_id == alloc_id && task.is_none_or(|t| t == l.task));
+        asked.filter(|l| l.restart.try_send(()).is_ok() || l.restart.is_full()).count()
     }
 
     /// Whether any task of the allocation runs here.

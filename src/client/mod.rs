@@ -142,6 +142,11 @@ impl Client {
         self.live.signal(alloc_id, task, signal)
     }
 
+    /// Restarts the allocation's running tasks (or only `task`); how many were restarted.
+    pub fn restart_alloc(&self, alloc_id: &str, task: Option<&str>) -> usize {
+        self.live.restart(alloc_id, task)
+    }
+
     /// The directory of an allocation this node runs or ran.
     pub fn alloc_dir(&self, alloc_id: &str) -> Option<PathBuf> {
         if alloc_id.is_empty() || alloc_id.contains('/') || alloc_id.contains("..") {

@@ -19,6 +19,7 @@ pub mod event {
     pub const KILLING: &str = "Killing";
     pub const KILLED: &str = "Killed";
     pub const SETUP_FAILURE: &str = "Setup Failure";
+    pub const RESTART_SIGNALED: &str = "Restart Signaled";
 }
 
 /// The most events kept per task, as Nomad caps them.
@@ -88,18 +89,24 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
         }
         let outcome = match start(&spec).await {
             Ok(handle) => {
-                spec.live.started(
-                    &spec.config.id,
-                    &spec.config.alloc_id,
-                    &spec.name,
-                    spec.driver.clone(),
-                    handle.clone(),
-                );
+                let (restart_tx, restart_rx) = smol::channel::bounded(1);
+                let (id, alloc_id) = (&spec.config.id, &spec.config.alloc_id);
+                spec.live.started(id, alloc_id, &spec.name, spec.driver.clone(), handle.clone(), restart_tx);
                 reporter.state.state = "running".into();
                 reporter.state.started_at = now_nanos();
                 reporter.push(new_event(event::STARTED, "Task started by client")).await;
-                match wait_or_kill(&spec, &handle, &kill, &mut reporter).await {
+                match wait_or_kill(&spec, &handle, &kill, &restart_rx, &mut reporter).await {
                     Waited::Killed => return,
+                    Waited::Restarted => {
+                        // A user's restart: immediate, and not counted against the policy.
+                        let mut e = new_event(event::RESTARTING, "User requested task to restart");
+                        e.restart_reason = "User requested task to restart".into();
+                        reporter.state.state = "pending".into();
+                        reporter.state.restarts += 1;
+                        reporter.state.last_restart = now_nanos();
+                        reporter.push(e).await;
+                        continue;
+                    }
                     Waited::Exited(exit) => {
                         reporter.push(terminated_event(&exit)).await;
                         exit.exit_code == 0 && exit.signal == 0 && exit.err.is_none() && !exit.oom_killed
@@ -154,12 +161,21 @@ async fn start(spec: &TaskSpec) -> Result<rove_drivers::TaskHandle, rove_drivers
 enum Waited {
     Exited(ExitResult),
     Killed,
+    /// A user asked for a restart; the task was stopped for it.
+    Restarted,
+}
+
+/// Why the wait for a running task ended early.
+enum Interrupt {
+    Kill,
+    Restart,
 }
 
 async fn wait_or_kill(
     spec: &TaskSpec,
     handle: &rove_drivers::TaskHandle,
     kill: &smol::channel::Receiver<()>,
+    restart: &smol::channel::Receiver<()>,
     reporter: &mut Reporter,
 ) -> Waited {
     let mut exited = {
@@ -167,15 +183,24 @@ async fn wait_or_kill(
         let handle = handle.clone();
         smol::spawn(smol::unblock(move || driver.wait(&handle)))
     };
-    let waited = async { Some((&mut exited).await) };
+    let waited = async { Ok((&mut exited).await) };
     let killed = async {
         let _ = kill.recv().await;
-        None
+        Err(Interrupt::Kill)
     };
-    let result = match smol::future::or(waited, killed).await {
-        Some(result) => result,
-        None => {
+    let restarted = async {
+        match restart.recv().await {
+            Ok(()) => Err(Interrupt::Restart),
+            Err(_) => smol::future::pending().await,
+        }
+    };
+    let result = match smol::future::or(waited, smol::future::or(killed, restarted)).await {
+        Ok(result) => result,
+        Err(interrupt) => {
             let message = format!("Sent interrupt. Waiting {:?} before force killing", spec.kill_timeout);
+            if matches!(interrupt, Interrupt::Restart) {
+                reporter.push(new_event(event::RESTART_SIGNALED, "User requested task to restart")).await;
+            }
             reporter.push(new_event(event::KILLING, message)).await;
             let driver = spec.driver.clone();
             let (h, signal, timeout) = (handle.clone(), spec.kill_signal.clone(), spec.kill_timeout);
@@ -185,6 +210,9 @@ async fn wait_or_kill(
             // The original wait returns once the process is gone.
             let _ = exited.await;
             destroy(spec, handle).await;
+            if matches!(interrupt, Interrupt::Restart) {
+                return Waited::Restarted;
+            }
             reporter.finish(false, new_event(event::KILLED, "Task successfully killed")).await;
             return Waited::Killed;
         }
