@@ -208,8 +208,13 @@ fn task_spec(
                 cpu_mhz: task.resources.cpu,
                 memory_mb: task.resources.memory_mb,
                 memory_max_mb: task.resources.memory_max_mb,
-                // The first `cores` CPUs; choosing among the node's free cores is the scheduler's.
-                cores: (0..task.resources.cores).collect(),
+                // The CPU ids the scheduler reserved for the task on this node.
+                cores: alloc
+                    .allocated_resources
+                    .task_cores
+                    .get(&task.name)
+                    .map(|ids| ids.iter().map(|&c| u32::from(c)).collect())
+                    .unwrap_or_default(),
             },
             stdout_path: dir.log_path(&task.name, "stdout"),
             stderr_path: dir.log_path(&task.name, "stderr"),

@@ -65,6 +65,7 @@ pub fn group_demand(group: &TaskGroup) -> Resources {
     let mut demand = Resources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb), ..Resources::default() };
     for task in &group.tasks {
         demand.cpu += task.resources.cpu;
+        demand.cores += task.resources.cores;
         demand.memory_mb += task.resources.memory_mb;
     }
     demand
@@ -76,6 +77,7 @@ pub fn node_capacity(node: &Node) -> Resources {
     let reserved = &node.reserved_resources;
     Resources {
         cpu: r.cpu.cpu_shares.saturating_sub(reserved.cpu.cpu_shares),
+        cores: r.cpu.total_cpu_cores.saturating_sub(reserved.cpu.total_cpu_cores),
         memory_mb: r.memory.memory_mb.saturating_sub(reserved.memory.memory_mb),
         disk_mb: r.disk.disk_mb.saturating_sub(reserved.disk.disk_mb),
         ..Resources::default()
@@ -86,6 +88,8 @@ pub fn node_capacity(node: &Node) -> Resources {
 pub fn exhausted_dimension(capacity: &Resources, used: &Resources, demand: &Resources) -> Option<&'static str> {
     if used.cpu + demand.cpu > capacity.cpu {
         Some("cpu")
+    } else if used.cores + demand.cores > capacity.cores {
+        Some("cores")
     } else if used.memory_mb + demand.memory_mb > capacity.memory_mb {
         Some("memory")
     } else if used.disk_mb + demand.disk_mb > capacity.disk_mb {

@@ -10,6 +10,8 @@ use std::collections::HashSet;
 pub struct NodeLoad {
     pub used: Resources,
     pub ports: HashSet<u16>,
+    /// CPU ids reserved for tasks' whole cores.
+    pub cores: HashSet<u16>,
 }
 
 impl NodeLoad {
@@ -29,6 +31,7 @@ impl NodeLoad {
         }
         self.used.add(&alloc.allocated_resources.total());
         self.ports.extend(alloc.allocated_resources.shared.ports.iter().map(|p| p.value));
+        self.cores.extend(alloc.allocated_resources.task_cores.values().flatten());
     }
 
     /// Takes a live allocation out again (it stopped, moved or is being replaced).
@@ -40,11 +43,14 @@ impl NodeLoad {
         for port in &alloc.allocated_resources.shared.ports {
             self.ports.remove(&port.value);
         }
+        for core in alloc.allocated_resources.task_cores.values().flatten() {
+            self.cores.remove(core);
+        }
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.used == Resources::default() && self.ports.is_empty()
+        self.used == Resources::default() && self.ports.is_empty() && self.cores.is_empty()
     }
 }
 

@@ -7,14 +7,13 @@ use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_ca
 use super::reconcile::Placement;
 use super::score::{self, SpreadCounts};
 use super::select::{candidate_limit, NodeCursor};
-use super::usage::NodeUsage;
+use super::usage::{NodeUsage, Room};
 use super::{ports, Outcome, StateView};
 use crate::structs::{
-    generate_id, now_nanos, Affinity, AllocMetric, AllocatedPort, AllocatedResources, Allocation, ClientStatus,
-    DesiredStatus, Evaluation, Job, Node, NodeStatus, Resources, SchedulerConfiguration, SharedResources, Spread,
-    TaskGroup,
+    generate_id, now_nanos, Affinity, AllocMetric, AllocatedResources, Allocation, ClientStatus, DesiredStatus,
+    Evaluation, Job, Node, NodeStatus, Resources, SchedulerConfiguration, SharedResources, Spread, TaskGroup,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -130,12 +129,13 @@ pub fn place_all(
         let chosen = pick_node(job, rules, &placement, &mut cursor, &mut usage, &distinct, state, config, &mut metric);
         metric.allocation_time = started.elapsed().as_nanos() as i64;
         match chosen {
-            Some((node, ports)) => {
-                usage.add(&node.id, &group.name, &rules.demand, &ports);
+            Some((node, room)) => {
+                usage.add(&node.id, &group.name, &rules.demand, &room);
                 distinct.record(&group.name, &node);
                 rules.spread_counts.add(&rules.spreads, &node);
                 let mut alloc = new_allocation(eval, job, group, placement.index, &node);
-                alloc.allocated_resources.shared.ports = ports;
+                alloc.allocated_resources.shared.ports = room.ports;
+                alloc.allocated_resources.task_cores = room.task_cores;
                 if let Some(previous) = &placement.previous {
                     alloc.previous_allocation = previous.id.clone();
                     alloc.reschedule_tracker = placement.tracker.clone();
@@ -162,9 +162,9 @@ fn pick_node(
     state: &dyn StateView,
     config: &SchedulerConfiguration,
     metric: &mut AllocMetric,
-) -> Option<(Arc<Node>, Vec<AllocatedPort>)> {
+) -> Option<(Arc<Node>, Room)> {
     let group = rules.group;
-    let mut best: Option<(f64, &Arc<Node>, Vec<AllocatedPort>)> = None;
+    let mut best: Option<(f64, &Arc<Node>, Room)> = None;
     let mut fitting = 0;
     let mut last = None;
     for (position, node) in cursor.walk() {
@@ -186,22 +186,22 @@ fn pick_node(
             *metric.constraint_filtered.entry(reason).or_default() += 1;
             continue;
         }
-        let Some((assigned, after)) = room_on(node, group, &rules.demand, usage, state, metric) else {
+        let Some(room) = room_on(node, group, &rules.demand, usage, state, metric) else {
             continue;
         };
         let capacity = node_capacity(node);
         let collisions = usage.collisions(&node.id, &group.name);
         let avoid = placement.avoid_nodes.contains(&node.id);
-        let score = rules.score(config, &capacity, &after, collisions, node, avoid);
+        let score = rules.score(config, &capacity, &room.after, collisions, node, avoid);
         if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
-            best = Some((score, node, assigned));
+            best = Some((score, node, room));
         }
         fitting += 1;
         if fitting >= rules.limit {
             break;
         }
     }
-    let best = best.map(|(_, node, ports)| (node.clone(), ports));
+    let best = best.map(|(_, node, room)| (node.clone(), room));
     if let Some(position) = last {
         cursor.stop_after(position);
     }
@@ -217,7 +217,7 @@ pub(super) fn room_on(
     usage: &mut NodeUsage,
     state: &dyn StateView,
     metric: &mut AllocMetric,
-) -> Option<(Vec<AllocatedPort>, Resources)> {
+) -> Option<Room> {
     let used = usage.used(node, state);
     let capacity = node_capacity(node);
     let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
@@ -231,7 +231,8 @@ pub(super) fn room_on(
                 memory_mb: used.memory_mb + demand.memory_mb,
                 ..Resources::default()
             };
-            Some((ports, after))
+            let task_cores = assign_cores(group, usage.cores(&node.id), capacity.cores);
+            Some(Room { ports, task_cores, after })
         }
         Err(dimension) => {
             metric.nodes_exhausted += 1;
@@ -240,6 +241,18 @@ pub(super) fn room_on(
             None
         }
     }
+}
+
+/// The lowest free CPU ids for each task that asks for whole cores (the count was checked
+/// against the node's cores already).
+fn assign_cores(group: &TaskGroup, reserved: &HashSet<u16>, total: u32) -> BTreeMap<String, Vec<u16>> {
+    let mut free = (0..total.min(u32::from(u16::MAX)) as u16).filter(|c| !reserved.contains(c));
+    group
+        .tasks
+        .iter()
+        .filter(|t| t.resources.cores > 0)
+        .map(|t| (t.name.clone(), free.by_ref().take(t.resources.cores as usize).collect()))
+        .collect()
 }
 
 pub(super) fn new_allocation(
@@ -263,6 +276,7 @@ pub(super) fn new_allocation(
         allocated_resources: AllocatedResources {
             tasks: group.tasks.iter().map(|t| (t.name.clone(), t.resources)).collect(),
             shared: SharedResources { disk_mb: group.ephemeral_disk.map_or(0, |d| d.size_mb), ports: Vec::new() },
+            task_cores: BTreeMap::new(),
         },
         desired_status: DesiredStatus::Run,
         client_status: ClientStatus::Pending,

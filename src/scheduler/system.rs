@@ -133,9 +133,10 @@ fn place_on(
         }
     }
     match room {
-        Some((ports, _)) => {
-            usage.add(&node.id, &group.name, &demand, &ports);
-            alloc.allocated_resources.shared.ports = ports;
+        Some(room) => {
+            usage.add(&node.id, &group.name, &demand, &room);
+            alloc.allocated_resources.shared.ports = room.ports;
+            alloc.allocated_resources.task_cores = room.task_cores;
             outcome.plan.node_allocation.entry(node.id.clone()).or_default().push(alloc);
         }
         None => {

@@ -675,3 +675,36 @@ fn distinct_property_caps_allocations_per_property_value() {
     run(&mut world);
     assert_eq!(per_rack(&world).values().copied().collect::<Vec<_>>(), [1, 1, 1], "one per rack across both groups");
 }
+
+#[test]
+fn whole_cores_are_reserved_by_id_and_never_shared() {
+    let mut big = (*node("n1", 8000, 8192)).clone();
+    big.node_resources.cpu.total_cpu_cores = 4;
+    let mut world = World { nodes: vec![Arc::new(big)], ..World::default() };
+    let mut service = job(2, 100, 64);
+    let mut pinned = service.task_groups[0].tasks[0].clone();
+    pinned.resources.cores = 2;
+    let mut helper = pinned.clone();
+    helper.name = "helper".into();
+    helper.resources.cores = 1;
+    service.task_groups[0].tasks = vec![pinned, helper];
+    set_job(&mut world, service);
+    let outcome = run(&mut world);
+    assert_eq!(world.live().len(), 1, "three of four cores per allocation: one fits");
+    let cores = &world.live()[0].allocated_resources.task_cores;
+    assert_eq!(cores["server"], [0, 1]);
+    assert_eq!(cores["helper"], [2]);
+    assert_eq!(outcome.failed_tg_allocs["app"].dimension_exhausted["cores"], 1);
+
+    // A one-core job gets the core left over, and nothing overlaps.
+    let mut single = job(1, 100, 64);
+    single.id = "single".into();
+    single.task_groups[0].tasks[0].resources.cores = 1;
+    world.jobs.push(Arc::new(single.clone()));
+    run_job(&mut world, &single);
+    let all: Vec<u16> =
+        world.live().iter().flat_map(|a| a.allocated_resources.task_cores.values().flatten().copied()).collect();
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 1, 2, 3], "every core reserved once: {all:?}");
+}

@@ -4,7 +4,16 @@
 
 use super::StateView;
 use crate::structs::{AllocatedPort, Allocation, Job, Node, Resources};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What a placement takes on its node besides resources: host ports and CPU ids.
+#[derive(Debug, Clone, Default)]
+pub struct Room {
+    pub ports: Vec<AllocatedPort>,
+    pub task_cores: BTreeMap<String, Vec<u16>>,
+    /// The node's usage with the placement.
+    pub after: Resources,
+}
 
 pub struct NodeUsage {
     job_key: (String, String),
@@ -13,6 +22,8 @@ pub struct NodeUsage {
     stopping_ids: HashSet<String>,
     used: HashMap<String, Resources>,
     ports: HashMap<String, HashSet<u16>>,
+    /// CPU ids reserved per node.
+    cores: HashMap<String, HashSet<u16>>,
     /// The job's live allocations per group and node.
     collisions: HashMap<String, HashMap<String, u32>>,
 }
@@ -26,6 +37,7 @@ impl NodeUsage {
             stopping_ids: HashSet::new(),
             used: HashMap::new(),
             ports: HashMap::new(),
+            cores: HashMap::new(),
             collisions: HashMap::new(),
         };
         for stop in stops {
@@ -67,6 +79,11 @@ impl NodeUsage {
                 ports.remove(&port.value);
             }
         }
+        if let Some(cores) = self.cores.get_mut(&alloc.node_id) {
+            for core in alloc.allocated_resources.task_cores.values().flatten() {
+                cores.remove(core);
+            }
+        }
         if (alloc.namespace.as_str(), alloc.job_id.as_str()) == (self.job_key.0.as_str(), self.job_key.1.as_str()) {
             let count = self.collisions.get_mut(&alloc.task_group).and_then(|nodes| nodes.get_mut(&alloc.node_id));
             if let Some(count) = count {
@@ -83,13 +100,18 @@ impl NodeUsage {
         let load = state.node_load(&node.id);
         let mut used = load.used;
         let mut ports = load.ports.clone();
+        let mut cores = load.cores.clone();
         for alloc in self.stopping.get(&node.id).into_iter().flatten() {
             used = used.saturating_sub(&alloc.allocated_resources.total());
             for port in &alloc.allocated_resources.shared.ports {
                 ports.remove(&port.value);
             }
+            for core in alloc.allocated_resources.task_cores.values().flatten() {
+                cores.remove(core);
+            }
         }
         self.ports.insert(node.id.clone(), ports);
+        self.cores.insert(node.id.clone(), cores);
         self.used.insert(node.id.clone(), used);
         used
     }
@@ -97,6 +119,11 @@ impl NodeUsage {
     /// The host ports held on the node; [`NodeUsage::used`] must have been called for it.
     pub fn ports(&self, node_id: &str) -> &HashSet<u16> {
         &self.ports[node_id]
+    }
+
+    /// The CPU ids reserved on the node; [`NodeUsage::used`] must have been called for it.
+    pub fn cores(&self, node_id: &str) -> &HashSet<u16> {
+        &self.cores[node_id]
     }
 
     /// This job's allocations on the node: of one group, or of all its groups.
@@ -121,9 +148,10 @@ impl NodeUsage {
     }
 
     /// Counts a placement the plan makes.
-    pub fn add(&mut self, node_id: &str, group: &str, demand: &Resources, ports: &[AllocatedPort]) {
+    pub fn add(&mut self, node_id: &str, group: &str, demand: &Resources, room: &Room) {
         self.used.entry(node_id.to_string()).or_default().add(demand);
-        self.ports.entry(node_id.to_string()).or_default().extend(ports.iter().map(|p| p.value));
+        self.ports.entry(node_id.to_string()).or_default().extend(room.ports.iter().map(|p| p.value));
+        self.cores.entry(node_id.to_string()).or_default().extend(room.task_cores.values().flatten());
         self.count(group, node_id);
     }
 }

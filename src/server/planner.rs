@@ -61,6 +61,9 @@ fn node_fits(snap: &Snapshot, node_id: &str, plan: &Plan, placing: &[Allocation]
         if !alloc.allocated_resources.shared.ports.iter().all(|p| load.ports.insert(p.value)) {
             return false;
         }
+        if !alloc.allocated_resources.task_cores.values().flatten().all(|c| load.cores.insert(*c)) {
+            return false;
+        }
     }
     exhausted_dimension(&node_capacity(&node), &load.used, &demand).is_none()
 }

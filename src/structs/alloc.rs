@@ -162,6 +162,9 @@ pub struct AllocFileInfo {
 pub struct AllocatedResources {
     pub tasks: BTreeMap<String, Resources>,
     pub shared: SharedResources,
+    /// The CPU ids reserved for tasks that asked for whole `cores`, by task.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_cores: BTreeMap<String, Vec<u16>>,
 }
 
 impl AllocatedResources {

@@ -211,14 +211,16 @@ impl Resources {
     /// Adds `other`'s cpu, memory and disk to these.
     pub fn add(&mut self, other: &Resources) {
         self.cpu += other.cpu;
+        self.cores += other.cores;
         self.memory_mb += other.memory_mb;
         self.disk_mb += other.disk_mb;
     }
 
-    /// What is left after taking `other` away, never below zero (cpu, memory, disk).
+    /// What is left after taking `other` away, never below zero (cpu, cores, memory, disk).
     pub fn saturating_sub(&self, other: &Resources) -> Resources {
         Resources {
             cpu: self.cpu.saturating_sub(other.cpu),
+            cores: self.cores.saturating_sub(other.cores),
             memory_mb: self.memory_mb.saturating_sub(other.memory_mb),
             disk_mb: self.disk_mb.saturating_sub(other.disk_mb),
             ..*self
