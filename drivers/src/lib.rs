@@ -56,9 +56,10 @@ pub struct TaskConfig {
     pub user: Option<String>,
     /// The task's resource reservation (exec enforces it).
     pub resources: Resources,
-    /// The task's stdout is appended to this file (created if missing).
+    /// The task's stdout is appended to this path: the FIFO of the client's log collector,
+    /// or a file (created if missing).
     pub stdout_path: PathBuf,
-    /// The task's stderr is appended to this file (created if missing).
+    /// The task's stderr is appended to this path, as for `stdout_path`.
     pub stderr_path: PathBuf,
 }
 

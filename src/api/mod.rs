@@ -5,7 +5,10 @@
 //! requests and requests a client-only agent forwards to a server over RPC.
 
 mod agent;
+mod alloc_path;
 mod client_fs;
+mod file_info;
+mod file_stream;
 mod http;
 mod jobs;
 mod query;
@@ -13,6 +16,7 @@ mod reads;
 mod response;
 mod router;
 
+pub use file_info::AllocFileInfo;
 pub use http::serve;
 pub use response::ApiResponse;
 pub use router::{encode as percent_encode, route, ApiContext, ApiRequest, MemberInfo};

@@ -200,9 +200,10 @@ fn task_spec(
                 // The first `cores` CPUs; choosing among the node's free cores is the scheduler's.
                 cores: (0..task.resources.cores).collect(),
             },
-            stdout_path: dir.log_path(&task.name, "stdout"),
-            stderr_path: dir.log_path(&task.name, "stderr"),
+            stdout_path: dir.log_fifo(&task.name, "stdout"),
+            stderr_path: dir.log_fifo(&task.name, "stderr"),
         },
+        logs: task.log_config.clone().unwrap_or_default(),
         restart,
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),

@@ -6,8 +6,13 @@ mod alloc_dir;
 mod alloc_runner;
 mod env;
 mod fingerprint;
+mod log_collector;
+mod log_rotator;
 mod restart;
 mod task_runner;
+
+pub use self::alloc_dir::{log_fifo_name, LOGS_DIR};
+pub use self::log_rotator::indexes as log_file_indexes;
 
 use self::alloc_runner::{AllocRunner, RunnerContext};
 use crate::rpc::{Request, Response, RpcClient, RpcError};

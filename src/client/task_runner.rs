@@ -1,8 +1,10 @@
 //! The task runner: starts one task through its driver, waits for it, applies the restart
 //! policy, and reports the task's state and events as they change.
 
+use super::log_collector::LogCollector;
+use super::log_rotator::Rotator;
 use super::restart::{Decision, RestartTracker};
-use crate::structs::{now_nanos, RestartPolicy, TaskEvent, TaskState};
+use crate::structs::{now_nanos, LogConfig, RestartPolicy, TaskEvent, TaskState};
 use rove_drivers::{Driver, ExitResult, TaskConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +42,8 @@ pub struct TaskSpec {
     pub name: String,
     pub driver: Arc<dyn Driver>,
     pub config: TaskConfig,
+    /// How the task's output is rotated (`logs { max_files max_file_size }`).
+    pub logs: LogConfig,
     pub restart: RestartPolicy,
     pub restart_on_success: bool,
     pub kill_signal: String,
@@ -78,6 +82,16 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
         Reporter { name: spec.name.clone(), state: TaskState { state: "pending".into(), ..TaskState::default() }, tx };
     reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
     reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
+    // Dropped when this returns: the collectors finish once the task's output is copied.
+    let _collectors = match start_log_collectors(&spec) {
+        Ok(collectors) => collectors,
+        Err(e) => {
+            let mut failure = new_event(event::SETUP_FAILURE, format!("starting the log collectors: {e}"));
+            failure.fails_task = true;
+            reporter.finish(true, failure).await;
+            return;
+        }
+    };
     let mut tracker = RestartTracker::new(spec.restart.clone(), spec.restart_on_success, Instant::now());
     loop {
         if kill.try_recv().is_ok() || kill.is_closed() {
@@ -134,6 +148,17 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
             }
         }
     }
+}
+
+/// Collects the task's stdout and stderr from the FIFOs its driver writes into.
+fn start_log_collectors(spec: &TaskSpec) -> std::io::Result<[LogCollector; 2]> {
+    let collect = |stream: &str, fifo: &std::path::Path| {
+        let dir = fifo.parent().ok_or_else(|| std::io::Error::other("log FIFO has no directory"))?;
+        let max_size = u64::from(spec.logs.max_file_size_mb) << 20;
+        let rotator = Rotator::open(dir, &format!("{}.{stream}", spec.name), spec.logs.max_files as usize, max_size)?;
+        LogCollector::start(fifo, rotator)
+    };
+    Ok([collect("stdout", &spec.config.stdout_path)?, collect("stderr", &spec.config.stderr_path)?])
 }
 
 async fn start(spec: &TaskSpec) -> Result<rove_drivers::TaskHandle, rove_drivers::DriverError> {
