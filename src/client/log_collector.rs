@@ -2,6 +2,7 @@
 //! FIFO in `alloc/logs`, and a thread copies what arrives into rotated files. Dropping the
 //! collector lets the thread end once every writer is gone and everything written is
 //! copied; the thread then removes the FIFO, which tells readers the log is complete.
+//! [`LogCollector::finish`] does that and waits for it.
 
 use super::log_rotator::Rotator;
 use std::ffi::CString;
@@ -11,11 +12,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Copies a FIFO into rotated files while it lives.
 pub struct LogCollector {
     /// A write end of our own, so the reader sees no end of file between task restarts.
-    _keepalive: File,
+    keepalive: File,
+    fifo: PathBuf,
 }
 
 impl LogCollector {
@@ -58,7 +61,17 @@ impl LogCollector {
             }
             let _ = std::fs::remove_file(&path);
         })?;
-        Ok(LogCollector { _keepalive: keepalive })
+        Ok(LogCollector { keepalive, fifo: fifo.to_path_buf() })
+    }
+
+    /// Lets the collector end, and waits up to `timeout` until everything the task wrote
+    /// is in the files (a process the task left behind may keep the FIFO open longer).
+    pub async fn finish(self, timeout: Duration) {
+        drop(self.keepalive);
+        let deadline = Instant::now() + timeout;
+        while self.fifo.exists() && Instant::now() < deadline {
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -66,7 +79,6 @@ impl LogCollector {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::time::{Duration, Instant};
 
     #[test]
     fn copies_every_writer_until_dropped_then_removes_the_fifo() {
@@ -78,12 +90,8 @@ mod tests {
             let mut w = OpenOptions::new().append(true).open(&fifo).unwrap();
             w.write_all(text.as_bytes()).unwrap();
         }
-        drop(collector);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fifo.exists() {
-            assert!(Instant::now() < deadline, "the collector did not finish");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        smol::block_on(collector.finish(Duration::from_secs(10)));
+        assert!(!fifo.exists(), "the collector did not finish");
         let all: String = super::super::log_rotator::indexes(&dir, "t.stdout")
             .unwrap()
             .iter()

@@ -23,6 +23,9 @@ pub mod event {
     pub const SETUP_FAILURE: &str = "Setup Failure";
 }
 
+/// How long a dead task's log collectors get to copy what is left in their FIFOs.
+const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The most events kept per task, as Nomad caps them.
 const MAX_EVENTS: usize = 10;
 
@@ -57,6 +60,8 @@ struct Reporter {
     name: String,
     state: TaskState,
     tx: StateSender,
+    /// Finished before the task is reported dead, so its whole output is readable then.
+    collectors: Vec<LogCollector>,
 }
 
 impl Reporter {
@@ -69,6 +74,9 @@ impl Reporter {
     }
 
     async fn finish(&mut self, failed: bool, event: TaskEvent) {
+        for collector in self.collectors.drain(..) {
+            collector.finish(LOG_DRAIN_TIMEOUT).await;
+        }
         self.state.state = "dead".into();
         self.state.failed = failed;
         self.state.finished_at = now_nanos();
@@ -78,13 +86,16 @@ impl Reporter {
 
 /// Runs the task until it finishes for good or `kill` fires.
 pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
-    let mut reporter =
-        Reporter { name: spec.name.clone(), state: TaskState { state: "pending".into(), ..TaskState::default() }, tx };
+    let mut reporter = Reporter {
+        name: spec.name.clone(),
+        state: TaskState { state: "pending".into(), ..TaskState::default() },
+        tx,
+        collectors: Vec::new(),
+    };
     reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
     reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
-    // Dropped when this returns: the collectors finish once the task's output is copied.
-    let _collectors = match start_log_collectors(&spec) {
-        Ok(collectors) => collectors,
+    reporter.collectors = match start_log_collectors(&spec) {
+        Ok(collectors) => collectors.into(),
         Err(e) => {
             let mut failure = new_event(event::SETUP_FAILURE, format!("starting the log collectors: {e}"));
             failure.fails_task = true;
