@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {
-    #[error("path {0:?} climbs out of the allocation directory")]
+    #[error("path {0:?} climbs (with ..) outside the allocation directory")]
     Escapes(String),
     #[error("path {0:?} is outside the allocation directory")]
     Outside(String),
