@@ -244,7 +244,9 @@ mod tests {
 
     #[test]
     fn tail_keeps_the_last_lines() {
-        let last = |data: &str, n| &data[tail_start(data.as_bytes(), n)..];
+        fn last(data: &str, n: usize) -> &str {
+            &data[tail_start(data.as_bytes(), n)..]
+        }
         assert_eq!(last("a\nb\nc\n", 2), "b\nc\n");
         assert_eq!(last("a\nb\nc", 2), "b\nc");
         assert_eq!(last("a\n", 5), "a\n");

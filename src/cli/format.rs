@@ -91,6 +91,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(11), "11 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(12 << 20), "12 MiB");
+    }
+
+    #[test]
     fn tables_align_and_timestamps_are_utc() {
         let out = table(&["ID", "Status"], &[vec!["abc".into(), "running".into()], vec!["a".into(), "dead".into()]]);
         assert_eq!(out, "ID   Status\nabc  running\na    dead");

@@ -203,7 +203,7 @@ fn task_spec(
             stdout_path: dir.log_fifo(&task.name, "stdout"),
             stderr_path: dir.log_fifo(&task.name, "stderr"),
         },
-        logs: task.log_config.clone().unwrap_or_default(),
+        logs: task.log_config.unwrap_or_default(),
         restart,
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),
