@@ -111,7 +111,7 @@ pub struct TaskHandle {
     /// The docker driver's container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
-    /// The task's stdout and stderr files, for drivers that copy the task's output there
+    /// The task's stdout and stderr paths, for drivers that copy the task's output there
     /// themselves (docker) and resume copying after an agent restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_paths: Option<(PathBuf, PathBuf)>,

@@ -253,6 +253,33 @@ mod tests {
     }
 
     #[test]
+    fn framed_responses_are_json_frames_of_base64_data() {
+        let logs = Logs::new(&[("web.stdout.0", "hello "), ("web.stdout.1", "world")]);
+        let options = Options { offset: 0, from_end: false, follow: false, plain: false };
+        let response = respond(logs.source(), options).unwrap();
+        assert!(response.headers.contains(&("Content-Type".into(), "application/json".into())));
+        let rx = response.stream.unwrap().0;
+        let body: Vec<u8> = smol::block_on(async {
+            let mut body = Vec::new();
+            while let Ok(chunk) = rx.recv().await {
+                body.extend(chunk);
+            }
+            body
+        });
+        let frames: Vec<serde_json::Value> =
+            serde_json::Deserializer::from_slice(&body).into_iter().collect::<Result<_, _>>().unwrap();
+        let decoded: Vec<(String, u64, String)> = frames
+            .iter()
+            .map(|f| {
+                let data = base64::engine::general_purpose::STANDARD.decode(f["Data"].as_str().unwrap()).unwrap();
+                (f["File"].as_str().unwrap().into(), f["Offset"].as_u64().unwrap(), String::from_utf8(data).unwrap())
+            })
+            .collect();
+        let expected = [("alloc/logs/web.stdout.0", 6, "hello "), ("alloc/logs/web.stdout.1", 5, "world")];
+        assert_eq!(decoded, expected.map(|(f, o, d)| (f.to_string(), o, d.to_string())));
+    }
+
+    #[test]
     fn a_missing_log_is_not_found() {
         let logs = Logs::new(&[]);
         assert_eq!(start(&logs.source(), 0, false).unwrap_err().kind(), io::ErrorKind::NotFound);
