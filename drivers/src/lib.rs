@@ -56,9 +56,10 @@ pub struct TaskConfig {
     pub user: Option<String>,
     /// The task's resource reservation (exec enforces it).
     pub resources: Resources,
-    /// The task's stdout is appended to this file (created if missing).
+    /// The task's stdout is appended to this path: the FIFO of the client's log collector,
+    /// or a file (created if missing).
     pub stdout_path: PathBuf,
-    /// The task's stderr is appended to this file (created if missing).
+    /// The task's stderr is appended to this path, as for `stdout_path`.
     pub stderr_path: PathBuf,
 }
 
@@ -110,7 +111,7 @@ pub struct TaskHandle {
     /// The docker driver's container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
-    /// The task's stdout and stderr files, for drivers that copy the task's output there
+    /// The task's stdout and stderr paths, for drivers that copy the task's output there
     /// themselves (docker) and resume copying after an agent restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_paths: Option<(PathBuf, PathBuf)>,

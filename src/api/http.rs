@@ -3,11 +3,15 @@
 
 use super::router::{route, ApiContext, ApiRequest};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use smol::net::TcpListener;
+use smol::stream::StreamExt;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +48,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ApiContext>) {
     }
 }
 
-async fn handle(ctx: &ApiContext, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    ctx: &ApiContext,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<BoxBody<Bytes, Infallible>> {
     let method = req.method().to_string();
     let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
     let response = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
@@ -59,5 +66,15 @@ async fn handle(ctx: &ApiContext, req: hyper::Request<hyper::body::Incoming>) ->
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder.body(Full::new(Bytes::from(response.body))).expect("status and headers are valid")
+    let body = match response.stream {
+        None => Full::new(Bytes::from(response.body)).boxed(),
+        Some(stream) => {
+            let chunks = smol::stream::once(response.body)
+                .chain(stream.0)
+                .filter(|chunk| !chunk.is_empty())
+                .map(|chunk| Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))));
+            BodyExt::boxed(StreamBody::new(chunks))
+        }
+    };
+    builder.body(body).expect("status and headers are valid")
 }

@@ -8,6 +8,8 @@ mod agent;
 mod alloc_path;
 mod client_alloc;
 mod client_fs;
+mod file_info;
+mod file_stream;
 mod http;
 mod jobs;
 mod operator;
@@ -16,6 +18,7 @@ mod reads;
 mod response;
 mod router;
 
+pub use file_info::AllocFileInfo;
 pub use http::serve;
 pub use response::ApiResponse;
 pub use router::{encode as percent_encode, route, ApiContext, ApiRequest, MemberInfo};

@@ -1,4 +1,4 @@
-//! API responses: JSON bodies, Nomad's index headers, and JSON errors.
+//! API responses: JSON bodies, Nomad's index headers, JSON errors, and streamed bodies.
 
 use serde::Serialize;
 
@@ -7,6 +7,19 @@ pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When set, the body is sent after `body` as these chunks arrive (chunked encoding),
+    /// ending when the sender is dropped.
+    pub stream: Option<BodyStream>,
+}
+
+/// The chunks of a streamed body; the producer stops when it finds the receiver gone.
+#[derive(Debug, Clone)]
+pub struct BodyStream(pub smol::channel::Receiver<Vec<u8>>);
+
+impl PartialEq for BodyStream {
+    fn eq(&self, other: &BodyStream) -> bool {
+        self.0.same_channel(&other.0)
+    }
 }
 
 impl ApiResponse {
@@ -15,6 +28,7 @@ impl ApiResponse {
             status: 200,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: serde_json::to_vec(value).expect("API values serialize to JSON"),
+            stream: None,
         }
     }
 
@@ -34,7 +48,14 @@ impl ApiResponse {
     }
 
     pub fn bytes(body: Vec<u8>, content_type: &str) -> ApiResponse {
-        ApiResponse { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body }
+        ApiResponse { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body, stream: None }
+    }
+
+    /// A body of chunks sent as they arrive.
+    pub fn streamed(chunks: smol::channel::Receiver<Vec<u8>>, content_type: &str) -> ApiResponse {
+        let mut response = ApiResponse::bytes(Vec::new(), content_type);
+        response.stream = Some(BodyStream(chunks));
+        response
     }
 }
 

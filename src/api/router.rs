@@ -112,7 +112,6 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     let method = req.method.as_str();
     match segments.as_slice() {
         ["v1", "agent", rest @ ..] => agent::handle(ctx, method, rest).await,
-        ["v1", "client", "fs", "logs", alloc_id] if method == "GET" => client_fs::logs(ctx, alloc_id, &req).await,
         ["v1", "client", "allocation", alloc_id, "stats"] if method == "GET" => {
             client_alloc::alloc_stats(ctx, alloc_id).await
         }
@@ -122,9 +121,7 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
         ["v1", "client", "allocation", alloc_id, "restart"] if method == "PUT" || method == "POST" => {
             client_alloc::alloc_restart(ctx, alloc_id, &req.body).await
         }
-        ["v1", "client", "fs", op @ ("ls" | "stat" | "cat" | "readat"), alloc_id] if method == "GET" => {
-            client_fs::files(ctx, op, alloc_id, &req).await
-        }
+        ["v1", "client", "fs", op, alloc_id] if method == "GET" => client_fs::handle(ctx, op, alloc_id, &req).await,
         ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => agent::handle_status(ctx, &segments[1..]),
         _ => match &ctx.server {
             Some(server) => server_route(server, method, &segments, &req).await,
@@ -179,7 +176,7 @@ async fn forward(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
     let request =
         Request::HttpForward { method: req.method.clone(), path_and_query: req.path_and_query(), body: req.body };
     match ctx.servers.call(&request, Duration::from_secs(660)).await {
-        Ok(Response::Http { status, headers, body }) => ApiResponse { status, headers, body },
+        Ok(Response::Http { status, headers, body }) => ApiResponse { status, headers, body, stream: None },
         Ok(_) => ApiResponse::error(500, "unexpected answer from server"),
         Err(e) => ApiResponse::error(500, format!("forwarding to a server: {e}")),
     }

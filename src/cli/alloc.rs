@@ -1,13 +1,13 @@
 //! `rove alloc status|logs|fs|stop|signal|restart`.
 
 use super::api_client::ApiClient;
-use super::format::{ago, key_values, or_none, short_id, table, timestamp};
+use super::format::{ago, human_bytes, key_values, or_none, short_id, table, timestamp};
 use super::{lookup, print_json, ApiArgs, CliResult, Outcome};
+use crate::api::AllocFileInfo;
 use crate::structs::{AllocResourceUsage, Allocation, Node, ResourceUsage, TaskState};
 use anyhow::bail;
 use clap::Subcommand;
 use std::io::Write;
-use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum AllocCommand {
@@ -41,11 +41,25 @@ pub enum AllocCommand {
         /// With -tail, how many lines
         #[arg(short = 'n', default_value_t = 10)]
         lines: usize,
+        /// Print only the last BYTES bytes of the log
+        #[arg(short = 'c')]
+        bytes: Option<u64>,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// List a directory of the allocation, or print a file of it
-    Fs(super::alloc_fs::FsArgs),
+    Fs {
+        /// Allocation ID or prefix
+        alloc: String,
+        /// A path in the allocation directory
+        #[arg(default_value = "/")]
+        path: String,
+        /// Describe the file or directory instead of printing it
+        #[arg(long)]
+        stat: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Stop an allocation; the scheduler places a replacement
     Stop(super::alloc_control::StopArgs),
     /// Send a signal to an allocation's running tasks
@@ -56,16 +70,20 @@ pub enum AllocCommand {
 
 pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
-        AllocCommand::Fs(args) => super::alloc_fs::run(args).await,
         AllocCommand::Stop(args) => super::alloc_control::stop(args).await,
         AllocCommand::Signal(args) => super::alloc_control::signal(args).await,
         AllocCommand::Restart(args) => super::alloc_control::restart(args).await,
         AllocCommand::Status { alloc, json, stats, api } => status(&api.client()?, &alloc, json, stats).await,
-        AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, api } => {
-            let options =
-                LogOptions { stream: if stderr { "stderr" } else { "stdout" }, follow, tail: tail.then_some(lines) };
+        AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, bytes, api } => {
+            let options = LogOptions {
+                stream: if stderr { "stderr" } else { "stdout" },
+                follow,
+                tail: tail.then_some(lines),
+                bytes,
+            };
             logs(&api.client()?, &alloc, task, options).await
         }
+        AllocCommand::Fs { alloc, path, stat, api } => fs(&api.client()?, &alloc, &path, stat).await,
     }
 }
 
@@ -156,6 +174,20 @@ struct LogOptions {
     stream: &'static str,
     follow: bool,
     tail: Option<usize>,
+    bytes: Option<u64>,
+}
+
+/// The API of the node that runs the allocation, where its files are.
+pub(super) async fn node_client(api: &ApiClient, alloc: &Allocation) -> anyhow::Result<ApiClient> {
+    let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
+    Ok(if node.http_addr.is_empty() { api.clone() } else { ApiClient::new(&format!("http://{}", node.http_addr))? })
+}
+
+/// Copies a streamed body to stdout as it arrives.
+fn to_stdout(chunk: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(chunk)?;
+    out.flush()
 }
 
 /// Reads logs from the node that runs the allocation, as Nomad's CLI does.
@@ -182,51 +214,81 @@ async fn logs(api: &ApiClient, prefix: &str, task: Option<String>, options: LogO
         crate::api::percent_encode(&task),
         options.stream
     );
-    let first = node_api.request("GET", &format!("{base}&origin=start&offset=0"), None).await?;
-    let mut offset = first.body.len() as u64;
-    let text = String::from_utf8_lossy(&first.body);
-    let shown = match options.tail {
-        Some(n) => last_lines(&text, n),
-        None => text.to_string(),
+    let from_end = match (options.bytes, options.tail) {
+        (Some(bytes), _) => Some(bytes),
+        (None, Some(lines)) => Some(tail_bytes(&node_api, &base, lines).await?),
+        (None, None) => None,
     };
-    print!("{shown}");
-    std::io::stdout().flush()?;
-    if !options.follow {
-        return Ok(Outcome::Success);
-    }
+    let position = from_end.map_or_else(|| "origin=start&offset=0".to_string(), |b| format!("origin=end&offset={b}"));
+    let follow = if options.follow { "&follow=true" } else { "" };
+    node_api.stream(&format!("{base}&{position}{follow}"), to_stdout).await?;
+    Ok(Outcome::Success)
+}
+
+/// How many bytes from the end of the log its last `lines` lines take: reads ever larger
+/// windows from the end until one holds more lines than that, or the whole log.
+async fn tail_bytes(api: &ApiClient, base: &str, lines: usize) -> anyhow::Result<u64> {
+    let mut window = 4096u64.max(lines as u64 * 256);
     loop {
-        smol::Timer::after(Duration::from_millis(500)).await;
-        let next = node_api.request("GET", &format!("{base}&origin=start&offset={offset}"), None).await?;
-        offset += next.body.len() as u64;
-        std::io::stdout().write_all(&next.body)?;
-        std::io::stdout().flush()?;
+        let data = api.request("GET", &format!("{base}&origin=end&offset={window}"), None).await?.body;
+        let newlines = data.iter().filter(|b| **b == b'\n').count();
+        if newlines > lines || (data.len() as u64) < window {
+            return Ok((data.len() - tail_start(&data, lines)) as u64);
+        }
+        window *= 4;
     }
 }
 
-/// A client for the agent of the node that runs the allocation (client file-system
-/// endpoints are served there), as Nomad's CLI does.
-pub(super) async fn node_client(api: &ApiClient, alloc: &Allocation) -> anyhow::Result<ApiClient> {
-    let (node, _): (Node, _) = api.get(&format!("/v1/node/{}", alloc.node_id)).await?;
-    Ok(if node.http_addr.is_empty() { api.clone() } else { ApiClient::new(&format!("http://{}", node.http_addr))? })
+/// Where the last `n` lines of `data` start (a final newline ends the last line).
+fn tail_start(data: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return data.len();
+    }
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    body.iter().enumerate().rev().filter(|(_, b)| **b == b'\n').nth(n - 1).map_or(0, |(i, _)| i + 1)
 }
 
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
-    if !out.is_empty() {
-        out.push('\n');
+/// `alloc fs`: a directory as a table, a file's contents, or (-stat) one row about it.
+async fn fs(api: &ApiClient, prefix: &str, path: &str, stat: bool) -> CliResult {
+    let alloc = lookup::alloc(api, prefix).await?;
+    let node_api = node_client(api, &alloc).await?;
+    let query = format!("{}?path={}", alloc.id, crate::api::percent_encode(path));
+    let (info, _): (AllocFileInfo, _) = node_api.get(&format!("/v1/client/fs/stat/{query}")).await?;
+    if stat {
+        println!("{}", file_table(&[info]));
+    } else if info.is_dir {
+        let (entries, _): (Vec<AllocFileInfo>, _) = node_api.get(&format!("/v1/client/fs/ls/{query}")).await?;
+        println!("{}", file_table(&entries));
+    } else {
+        node_api.stream(&format!("/v1/client/fs/cat/{query}"), to_stdout).await?;
     }
-    out
+    Ok(Outcome::Success)
+}
+
+fn file_table(files: &[AllocFileInfo]) -> String {
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            let name = if f.is_dir { format!("{}/", f.name) } else { f.name.clone() };
+            vec![f.file_mode.clone(), human_bytes(f.size), f.mod_time.clone(), name]
+        })
+        .collect();
+    table(&["Mode", "Size", "Modified Time", "Name"], &rows)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::last_lines;
+    use super::tail_start;
 
     #[test]
     fn tail_keeps_the_last_lines() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
-        assert_eq!(last_lines("a\n", 5), "a\n");
-        assert_eq!(last_lines("", 3), "");
+        fn last(data: &str, n: usize) -> &str {
+            &data[tail_start(data.as_bytes(), n)..]
+        }
+        assert_eq!(last("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last("a\nb\nc", 2), "b\nc");
+        assert_eq!(last("a\n", 5), "a\n");
+        assert_eq!(last("", 3), "");
+        assert_eq!(last("a\nb\n", 0), "");
     }
 }

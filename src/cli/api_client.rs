@@ -68,12 +68,53 @@ impl ApiClient {
     }
 
     async fn exchange(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<ApiResponse, ApiError> {
-        let http_err = |e: hyper::Error| ApiError::Http { address: self.address.clone(), message: e.to_string() };
+        let (response, conn) = self.send(method, path, body).await?;
+        let status = response.status().as_u16();
+        let index = response
+            .headers()
+            .get("X-Nomad-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = response.into_body().collect().await.map_err(|e| self.http_err(e))?.to_bytes().to_vec();
+        drop(conn);
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &body));
+        }
+        Ok(ApiResponse { body, index })
+    }
+
+    /// GETs `path` and hands each chunk of the body to `sink` as it arrives, until the
+    /// agent ends the body; for responses that stream (`follow=true`).
+    pub async fn stream(&self, path: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(), ApiError> {
+        let (response, conn) = self.send("GET", path, None).await?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        if !(200..300).contains(&status) {
+            let body = body.collect().await.map_err(|e| self.http_err(e))?.to_bytes();
+            return Err(status_error(status, &body));
+        }
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame.map_err(|e| self.http_err(e))?.data_ref() {
+                sink(data).map_err(|e| ApiError::Http { address: self.address.clone(), message: e.to_string() })?;
+            }
+        }
+        drop(conn);
+        Ok(())
+    }
+
+    /// Sends a request; the returned task drives the connection while the body is read.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, smol::Task<Result<(), hyper::Error>>), ApiError> {
         let stream = TcpStream::connect(&self.host_port)
             .await
             .map_err(|source| ApiError::Connect { address: self.address.clone(), source })?;
         let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(FuturesIo::new(stream)).await.map_err(http_err)?;
+            hyper::client::conn::http1::handshake(FuturesIo::new(stream)).await.map_err(|e| self.http_err(e))?;
         let conn = smol::spawn(conn);
         let request = hyper::Request::builder()
             .method(method)
@@ -82,24 +123,12 @@ impl ApiClient {
             .header("Content-Type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ApiError::Http { address: self.address.clone(), message: e.to_string() })?;
-        let response = sender.send_request(request).await.map_err(http_err)?;
-        let status = response.status().as_u16();
-        let index = response
-            .headers()
-            .get("X-Nomad-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let body = response.into_body().collect().await.map_err(http_err)?.to_bytes().to_vec();
-        drop(conn);
-        if !(200..300).contains(&status) {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("Error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-            return Err(ApiError::Status { status, message });
-        }
-        Ok(ApiResponse { body, index })
+        let response = sender.send_request(request).await.map_err(|e| self.http_err(e))?;
+        Ok((response, conn))
+    }
+
+    fn http_err(&self, e: hyper::Error) -> ApiError {
+        ApiError::Http { address: self.address.clone(), message: e.to_string() }
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<(T, u64), ApiError> {
@@ -118,6 +147,15 @@ impl ApiClient {
         let response = self.request("DELETE", path, None).await?;
         decode(path, &response.body)
     }
+}
+
+/// The error for a non-2xx answer: the agent's `Error` message, or the body as text.
+fn status_error(status: u16, body: &[u8]) -> ApiError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("Error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    ApiError::Status { status, message }
 }
 
 fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, ApiError> {

@@ -46,6 +46,22 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
+/// A size in bytes as people read it: "512 B", "1.5 KiB", "12 MiB".
+pub fn human_bytes(n: u64) -> String {
+    let mut value = n as f64;
+    let mut unit = 0;
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} B"),
+        _ if value < 10.0 => format!("{value:.1} {}", UNITS[unit]),
+        _ => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
 /// A Unix time in nanoseconds as an RFC 3339 UTC timestamp.
 pub fn timestamp(nanos: i64) -> String {
     if nanos <= 0 {
@@ -73,6 +89,13 @@ pub fn ago(nanos: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(11), "11 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(12 << 20), "12 MiB");
+    }
 
     #[test]
     fn tables_align_and_timestamps_are_utc() {

@@ -5,7 +5,6 @@
 mod agent;
 mod alloc;
 mod alloc_control;
-mod alloc_fs;
 mod api_client;
 mod eval;
 mod fmt;

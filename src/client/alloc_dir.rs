@@ -5,6 +5,15 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Where tasks' logs go, relative to the allocation directory.
+pub const LOGS_DIR: &str = "alloc/logs";
+
+/// The FIFO a task writes one output stream into; its collector copies what arrives into
+/// the rotated files `<task>.<stream>.N` beside it, and removes the FIFO once it is done.
+pub fn log_fifo_name(task: &str, stream: &str) -> String {
+    format!(".{task}.{stream}.fifo")
+}
+
 pub struct AllocDir {
     pub root: PathBuf,
 }
@@ -18,8 +27,8 @@ impl AllocDir {
         self.root.join(task)
     }
 
-    pub fn log_path(&self, task: &str, stream: &str) -> PathBuf {
-        self.root.join("alloc").join("logs").join(format!("{task}.{stream}.0"))
+    pub fn log_fifo(&self, task: &str, stream: &str) -> PathBuf {
+        self.root.join(LOGS_DIR).join(log_fifo_name(task, stream))
     }
 
     /// Creates the shared and per-task directories. Directories a task writes to are
@@ -83,7 +92,7 @@ mod tests {
         for path in ["alloc/data", "alloc/logs", "alloc/tmp", "web/local", "web/secrets", "web/tmp", "sidecar/local"] {
             assert!(dir.root.join(path).is_dir(), "{path} missing");
         }
-        assert_eq!(dir.log_path("web", "stdout"), dir.root.join("alloc/logs/web.stdout.0"));
+        assert_eq!(dir.log_fifo("web", "stdout"), dir.root.join("alloc/logs/.web.stdout.fifo"));
         dir.destroy().unwrap();
         assert!(!dir.root.exists());
         std::fs::remove_dir_all(root).ok();

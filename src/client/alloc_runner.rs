@@ -216,9 +216,10 @@ fn task_spec(
                     .map(|ids| ids.iter().map(|&c| u32::from(c)).collect())
                     .unwrap_or_default(),
             },
-            stdout_path: dir.log_path(&task.name, "stdout"),
-            stderr_path: dir.log_path(&task.name, "stderr"),
+            stdout_path: dir.log_fifo(&task.name, "stdout"),
+            stderr_path: dir.log_fifo(&task.name, "stderr"),
         },
+        logs: task.log_config.unwrap_or_default(),
         restart,
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),

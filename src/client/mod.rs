@@ -7,8 +7,13 @@ mod alloc_runner;
 mod env;
 mod fingerprint;
 mod live_tasks;
+mod log_collector;
+mod log_rotator;
 mod restart;
 mod task_runner;
+
+pub use self::alloc_dir::{log_fifo_name, LOGS_DIR};
+pub use self::log_rotator::indexes as log_file_indexes;
 
 use self::alloc_runner::{AllocRunner, RunnerContext};
 use self::live_tasks::LiveTasks;

@@ -1,8 +1,10 @@
 //! The task runner: starts one task through its driver, waits for it, applies the restart
 //! policy, and reports the task's state and events as they change.
 
+use super::log_collector::LogCollector;
+use super::log_rotator::Rotator;
 use super::restart::{Decision, RestartTracker};
-use crate::structs::{now_nanos, RestartPolicy, TaskEvent, TaskState};
+use crate::structs::{now_nanos, LogConfig, RestartPolicy, TaskEvent, TaskState};
 use rove_drivers::{Driver, ExitResult, TaskConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,9 @@ pub mod event {
     pub const SETUP_FAILURE: &str = "Setup Failure";
     pub const RESTART_SIGNALED: &str = "Restart Signaled";
 }
+
+/// How long a dead task's log collectors get to copy what is left in their FIFOs.
+const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most events kept per task, as Nomad caps them.
 const MAX_EVENTS: usize = 10;
@@ -41,6 +46,8 @@ pub struct TaskSpec {
     pub name: String,
     pub driver: Arc<dyn Driver>,
     pub config: TaskConfig,
+    /// How the task's output is rotated (`logs { max_files max_file_size }`).
+    pub logs: LogConfig,
     pub restart: RestartPolicy,
     pub restart_on_success: bool,
     pub kill_signal: String,
@@ -56,6 +63,8 @@ struct Reporter {
     name: String,
     state: TaskState,
     tx: StateSender,
+    /// Finished before the task is reported dead, so its whole output is readable then.
+    collectors: Vec<LogCollector>,
 }
 
 impl Reporter {
@@ -68,6 +77,9 @@ impl Reporter {
     }
 
     async fn finish(&mut self, failed: bool, event: TaskEvent) {
+        for collector in self.collectors.drain(..) {
+            collector.finish(LOG_DRAIN_TIMEOUT).await;
+        }
         self.state.state = "dead".into();
         self.state.failed = failed;
         self.state.finished_at = now_nanos();
@@ -77,10 +89,23 @@ impl Reporter {
 
 /// Runs the task until it finishes for good or `kill` fires.
 pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
-    let mut reporter =
-        Reporter { name: spec.name.clone(), state: TaskState { state: "pending".into(), ..TaskState::default() }, tx };
+    let mut reporter = Reporter {
+        name: spec.name.clone(),
+        state: TaskState { state: "pending".into(), ..TaskState::default() },
+        tx,
+        collectors: Vec::new(),
+    };
     reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
     reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
+    reporter.collectors = match start_log_collectors(&spec) {
+        Ok(collectors) => collectors.into(),
+        Err(e) => {
+            let mut failure = new_event(event::SETUP_FAILURE, format!("starting the log collectors: {e}"));
+            failure.fails_task = true;
+            reporter.finish(true, failure).await;
+            return;
+        }
+    };
     let mut tracker = RestartTracker::new(spec.restart.clone(), spec.restart_on_success, Instant::now());
     loop {
         if kill.try_recv().is_ok() || kill.is_closed() {
@@ -150,6 +175,17 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
             }
         }
     }
+}
+
+/// Collects the task's stdout and stderr from the FIFOs its driver writes into.
+fn start_log_collectors(spec: &TaskSpec) -> std::io::Result<[LogCollector; 2]> {
+    let collect = |stream: &str, fifo: &std::path::Path| {
+        let dir = fifo.parent().ok_or_else(|| std::io::Error::other("log FIFO has no directory"))?;
+        let max_size = u64::from(spec.logs.max_file_size_mb) << 20;
+        let rotator = Rotator::open(dir, &format!("{}.{stream}", spec.name), spec.logs.max_files as usize, max_size)?;
+        LogCollector::start(fifo, rotator)
+    };
+    Ok([collect("stdout", &spec.config.stdout_path)?, collect("stderr", &spec.config.stderr_path)?])
 }
 
 async fn start(spec: &TaskSpec) -> Result<rove_drivers::TaskHandle, rove_drivers::DriverError> {

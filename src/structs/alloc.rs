@@ -142,20 +142,6 @@ pub struct RescheduleEvent {
     pub delay: i64,
 }
 
-/// A file or directory in an allocation's directory, as `/v1/client/fs/ls|stat` report it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocFileInfo {
-    pub name: String,
-    pub is_dir: bool,
-    pub size: u64,
-    /// Unix permissions as `ls -l` shows them (`drwxr-xr-x`, `-rw-r--r--`).
-    pub file_mode: String,
-    /// RFC 3339.
-    pub mod_time: String,
-    pub content_type: String,
-}
-
 /// Resources committed to an allocation on its node.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
