@@ -43,11 +43,7 @@ impl DistinctProperties {
             job.task_groups.iter().flat_map(|g| g.constraints.iter().filter_map(|c| rule(c, Some(&g.name))));
         let mut rules = DistinctProperties { rules: job_level.chain(group_level).collect() };
         if !rules.rules.is_empty() {
-            let live = state
-                .allocs_by_job(&job.namespace, &job.id)
-                .into_iter()
-                .filter(|a| !a.is_terminal() && !usage.is_stopping(&a.id));
-            for alloc in live {
+            for alloc in usage.running() {
                 if let Some(node) = state.node(&alloc.node_id) {
                     rules.record(&alloc.task_group, &node);
                 }

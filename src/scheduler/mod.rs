@@ -84,7 +84,7 @@ pub fn schedule(eval: &Evaluation, state: &dyn StateView) -> Outcome {
         for group in &job.task_groups {
             outcome.queued.insert(group.name.clone(), 0);
         }
-        rank::place_all(eval, &job, changes.placements, state, &state.scheduler_config(), &mut outcome);
+        rank::place_all(eval, &job, &existing, changes.placements, state, &mut outcome);
     }
     outcome
 }

@@ -40,10 +40,7 @@ impl<'a> GroupRules<'a> {
         let spreads: Vec<&Spread> = job.spreads.iter().chain(&group.spreads).collect();
         let mut spread_counts = SpreadCounts::default();
         if !spreads.is_empty() {
-            let running = state
-                .allocs_by_job(&job.namespace, &job.id)
-                .into_iter()
-                .filter(|a| a.task_group == group.name && !a.is_terminal() && !usage.is_stopping(&a.id));
+            let running = usage.running().iter().filter(|a| a.task_group == group.name);
             for node in running.filter_map(|a| state.node(&a.node_id)) {
                 spread_counts.add(&spreads, &node);
             }
@@ -98,17 +95,19 @@ fn nodes_available(nodes: &[Arc<Node>]) -> BTreeMap<String, u64> {
     available.into_iter().map(|(dc, n)| (dc.to_string(), n)).collect()
 }
 
+/// Places the missing allocations of `job`, whose allocations are `existing`.
 pub fn place_all(
     eval: &Evaluation,
     job: &Arc<Job>,
+    existing: &[Arc<Allocation>],
     placements: Vec<Placement>,
     state: &dyn StateView,
-    config: &SchedulerConfiguration,
     outcome: &mut Outcome,
 ) {
+    let config = &state.scheduler_config();
     let mut cursor = NodeCursor::new(state.nodes(), seed_for(eval));
     let available = nodes_available(cursor.nodes());
-    let mut usage = NodeUsage::new(job, outcome.plan.node_update.values().flatten(), state);
+    let mut usage = NodeUsage::new(job, existing, outcome.plan.node_update.values().flatten());
     let mut distinct = DistinctProperties::new(job, &usage, state);
     let mut rules: HashMap<String, GroupRules> = HashMap::new();
     for placement in placements {

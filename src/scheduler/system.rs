@@ -51,7 +51,7 @@ pub fn schedule_system(eval: &Evaluation, job: Option<Arc<Job>>, state: &dyn Sta
             slots.entry((alloc.node_id.as_str(), alloc.task_group.as_str())).or_default().push(alloc);
         }
     }
-    let mut usage = NodeUsage::new(&job, &stops, state);
+    let mut usage = NodeUsage::new(&job, &existing, &stops);
     for alloc in stops {
         outcome.plan.node_update.entry(alloc.node_id.clone()).or_default().push(alloc);
     }

@@ -5,6 +5,7 @@
 use super::StateView;
 use crate::structs::{AllocatedPort, Allocation, Job, Node, Resources};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a placement takes on its node besides resources: host ports and CPU ids.
 #[derive(Debug, Clone, Default)]
@@ -26,11 +27,18 @@ pub struct NodeUsage {
     cores: HashMap<String, HashSet<u16>>,
     /// The job's live allocations per group and node.
     collisions: HashMap<String, HashMap<String, u32>>,
+    /// The job's live allocations the plan keeps.
+    running: Vec<Arc<Allocation>>,
 }
 
 impl NodeUsage {
-    /// Usage for placing `job`, with the plan's `stops` already taken out.
-    pub fn new<'a>(job: &Job, stops: impl IntoIterator<Item = &'a Allocation>, state: &dyn StateView) -> NodeUsage {
+    /// Usage for placing `job`, whose allocations are `existing`, with the plan's `stops`
+    /// already taken out.
+    pub fn new<'a>(
+        job: &Job,
+        existing: &[Arc<Allocation>],
+        stops: impl IntoIterator<Item = &'a Allocation>,
+    ) -> NodeUsage {
         let mut usage = NodeUsage {
             job_key: (job.namespace.clone(), job.id.clone()),
             stopping: HashMap::new(),
@@ -39,16 +47,24 @@ impl NodeUsage {
             ports: HashMap::new(),
             cores: HashMap::new(),
             collisions: HashMap::new(),
+            running: Vec::new(),
         };
         for stop in stops {
             usage.record_stop(stop);
         }
-        for alloc in state.allocs_by_job(&job.namespace, &job.id) {
-            if !alloc.is_terminal() && !usage.stopping_ids.contains(&alloc.id) {
-                usage.count(&alloc.task_group, &alloc.node_id);
-            }
+        let running: Vec<Arc<Allocation>> =
+            existing.iter().filter(|a| !a.is_terminal() && !usage.stopping_ids.contains(&a.id)).cloned().collect();
+        for alloc in &running {
+            usage.count(&alloc.task_group, &alloc.node_id);
         }
+        usage.running = running;
         usage
+    }
+
+    /// The job's live allocations the plan keeps (as they were when usage was first
+    /// worked out).
+    pub fn running(&self) -> &[Arc<Allocation>] {
+        &self.running
     }
 
     fn record_stop(&mut self, alloc: &Allocation) {
