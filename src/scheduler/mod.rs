@@ -19,7 +19,7 @@ mod system;
 mod usage;
 
 use crate::structs::{
-    generate_id, now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, JobType, Node, Plan,
+    now_nanos, trigger, AllocMetric, Allocation, EvalStatus, Evaluation, Job, JobType, Node, Plan,
     SchedulerConfiguration,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,20 +97,13 @@ fn plan_followups(eval: &Evaluation, mut due: Vec<(i64, Arc<Allocation>)>, outco
     for (at, alloc) in due {
         if current.as_ref().is_none_or(|e| at > e.wait_until + FOLLOWUP_BATCH_NANOS) {
             outcome.followup_evals.extend(current.take());
+            let followup =
+                eval.successor(EvalStatus::Pending, trigger::RETRY_FAILED_ALLOC, "created for delayed rescheduling");
             current = Some(Evaluation {
-                id: generate_id(),
-                status: EvalStatus::Pending,
-                status_description: "created for delayed rescheduling".into(),
-                triggered_by: trigger::RETRY_FAILED_ALLOC.into(),
-                previous_eval: eval.id.clone(),
                 wait_until: at,
                 node_id: String::new(),
-                failed_tg_allocs: BTreeMap::new(),
                 queued_allocations: BTreeMap::new(),
-                blocked_eval: String::new(),
-                create_time: now_nanos(),
-                modify_time: now_nanos(),
-                ..eval.clone()
+                ..followup
             });
         }
         let followup = current.as_ref().expect("set above");

@@ -134,12 +134,7 @@ impl Server {
             let eval = Server::new_eval(&job, trigger::JOB_REGISTER);
             let outcome = scheduler::schedule(&eval, &WithJob { snap: &snap, job: job.clone() });
             if !outcome.failed_tg_allocs.is_empty() {
-                created_evals.push(Evaluation {
-                    status: crate::structs::EvalStatus::Blocked,
-                    triggered_by: trigger::QUEUED_ALLOCS.into(),
-                    previous_eval: eval.id.clone(),
-                    ..Server::new_eval(&job, trigger::QUEUED_ALLOCS)
-                });
+                created_evals.push(eval.blocked_successor());
             }
             let updates = desired_updates(&outcome.plan, &snap, &job);
             (PlanAnnotations { desired_tg_updates: updates }, outcome.failed_tg_allocs)

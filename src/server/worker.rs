@@ -7,9 +7,7 @@ use super::planner::PlanQueue;
 use super::state::{Snapshot, StateStore, Table};
 use super::{Proposer, Server, ServerError};
 use crate::scheduler::{self, NodeLoad, Outcome, StateView};
-use crate::structs::{
-    generate_id, now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node, SchedulerConfiguration,
-};
+use crate::structs::{now_nanos, trigger, Allocation, EvalStatus, Evaluation, Job, Node, SchedulerConfiguration};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,18 +113,7 @@ impl Worker {
         if !failed || already_blocked {
             return vec![done];
         }
-        let blocked = Evaluation {
-            id: generate_id(),
-            status: EvalStatus::Blocked,
-            status_description: "created to place remaining allocations".into(),
-            triggered_by: trigger::QUEUED_ALLOCS.into(),
-            previous_eval: eval.id.clone(),
-            failed_tg_allocs: Default::default(),
-            blocked_eval: String::new(),
-            create_time: now_nanos(),
-            modify_time: now_nanos(),
-            ..eval.clone()
-        };
+        let blocked = eval.blocked_successor();
         done.blocked_eval = blocked.id.clone();
         vec![done, blocked]
     }

@@ -78,6 +78,31 @@ pub struct Evaluation {
     pub modify_time: i64,
 }
 
+impl Evaluation {
+    /// A new evaluation that carries on from this one (same job, type and priority), with
+    /// its own ID, times and status, and none of this one's results.
+    pub fn successor(&self, status: EvalStatus, triggered_by: &str, description: &str) -> Evaluation {
+        let now = super::now_nanos();
+        Evaluation {
+            id: super::generate_id(),
+            status,
+            status_description: description.to_string(),
+            triggered_by: triggered_by.to_string(),
+            previous_eval: self.id.clone(),
+            failed_tg_allocs: BTreeMap::new(),
+            blocked_eval: String::new(),
+            create_time: now,
+            modify_time: now,
+            ..self.clone()
+        }
+    }
+
+    /// The blocked evaluation that retries the placements this one could not make.
+    pub fn blocked_successor(&self) -> Evaluation {
+        self.successor(EvalStatus::Blocked, trigger::QUEUED_ALLOCS, "created to place remaining allocations")
+    }
+}
+
 /// Why placements went where they did, or failed: counts of nodes filtered and exhausted.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
