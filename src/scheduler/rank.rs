@@ -133,8 +133,7 @@ pub fn place_all(
                 distinct.record(&group.name, &node);
                 rules.spread_counts.add(&rules.spreads, &node);
                 let mut alloc = new_allocation(eval, job, group, placement.index, &node);
-                alloc.allocated_resources.shared.ports = room.ports;
-                alloc.allocated_resources.task_cores = room.task_cores;
+                room.assign_to(&mut alloc);
                 if let Some(previous) = &placement.previous {
                     alloc.previous_allocation = previous.id.clone();
                     alloc.reschedule_tracker = placement.tracker.clone();

@@ -135,8 +135,7 @@ fn place_on(
     match room {
         Some(room) => {
             usage.add(&node.id, &group.name, &demand, &room);
-            alloc.allocated_resources.shared.ports = room.ports;
-            alloc.allocated_resources.task_cores = room.task_cores;
+            room.assign_to(&mut alloc);
             outcome.plan.node_allocation.entry(node.id.clone()).or_default().push(alloc);
         }
         None => {

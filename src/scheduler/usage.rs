@@ -16,6 +16,14 @@ pub struct Room {
     pub after: Resources,
 }
 
+impl Room {
+    /// Gives the allocation the ports and CPU ids this room holds for it.
+    pub fn assign_to(self, alloc: &mut Allocation) {
+        alloc.allocated_resources.shared.ports = self.ports;
+        alloc.allocated_resources.task_cores = self.task_cores;
+    }
+}
+
 pub struct NodeUsage {
     job_key: (String, String),
     /// Live allocations the plan stops, by node.
