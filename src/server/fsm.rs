@@ -126,11 +126,7 @@ fn register_job(txn: &mut Txn, mut job: Job) {
     match txn.read().job(&job.namespace, &job.id) {
         Some(existing) => {
             job.create_index = existing.create_index;
-            job.version = if job.spec_changed(&existing) || existing.stop != job.stop {
-                existing.version + 1
-            } else {
-                existing.version
-            };
+            job.version = job.version_over(&existing);
             job.status = existing.status;
         }
         None => {

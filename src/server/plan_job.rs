@@ -120,8 +120,8 @@ impl Server {
         let current = snap.job(&job.namespace, &job.id);
         let job_modify_index = current.as_ref().map_or(0, |c| c.job_modify_index);
         if let Some(current) = &current {
-            // Registration would keep the version unless the spec changed.
-            job.version = current.version + u64::from(job.spec_changed(current));
+            // The version registration would give it.
+            job.version = job.version_over(current);
             job.create_index = current.create_index;
             job.job_modify_index = current.job_modify_index;
         }

@@ -113,6 +113,16 @@ impl Job {
         self.parameterized_job.is_some() && !self.dispatched
     }
 
+    /// The version this job gets when it is registered over `existing`: a new one when
+    /// what it asks to run changed or it is started or stopped, else the same.
+    pub fn version_over(&self, existing: &Job) -> u64 {
+        if self.spec_changed(existing) || existing.stop != self.stop {
+            existing.version + 1
+        } else {
+            existing.version
+        }
+    }
+
     /// Whether two versions of a job differ in what they ask to run, ignoring the
     /// bookkeeping fields the servers set (indexes, version, status, submit time).
     pub fn spec_changed(&self, other: &Job) -> bool {
