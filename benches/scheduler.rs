@@ -122,13 +122,10 @@ fn rss_bytes() -> u64 {
 
 fn start_server(dir: &std::path::Path) -> Arc<Server> {
     let config = ServerConfig {
-        data_dir: dir.to_path_buf(),
-        region: "global".into(),
-        datacenter: "dc1".into(),
-        name: "bench".into(),
         num_workers: WORKERS,
         heartbeat_ttl: Duration::from_secs(24 * 3600),
         heartbeat_grace: Duration::from_secs(3600),
+        ..ServerConfig::single(dir.to_path_buf(), "bench")
     };
     let server = Server::start(config).expect("server starts");
     let deadline = Instant::now() + Duration::from_secs(30);

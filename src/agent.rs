@@ -18,9 +18,9 @@ pub fn run(config: AgentConfig, dev: bool) -> anyhow::Result<()> {
         None if dev => (std::env::temp_dir().join(format!("rove-dev-{}", crate::structs::generate_id())), true),
         None => bail!("a data dir is required: set data_dir in the config or pass -data-dir (or use -dev)"),
     };
-    if config.server.enabled && config.server.bootstrap_expect > 1 {
+    if config.server.enabled && config.server.bootstrap_expect > 1 && config.server.retry_join.is_empty() {
         bail!(
-            "server.bootstrap_expect = {}: multi-server clusters are not supported yet; use 1",
+            "server.bootstrap_expect = {} needs the other servers' addresses: set server_join {{ retry_join = [...] }}",
             config.server.bootstrap_expect
         );
     }
@@ -45,22 +45,41 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
 
     log::info!(target: "agent", "starting rove agent {} (region {}, datacenter {})", config.name, config.region, config.datacenter);
     log::info!(target: "agent", "data dir {}; HTTP {http_addr}; RPC {rpc_addr}", data_dir.display());
+    let advertise = match &config.advertise_rpc {
+        Some(addr) => addr.clone(),
+        None if ["0.0.0.0", "::", "[::]"].contains(&config.bind_addr.as_str())
+            && config.server.bootstrap_expect > 1 =>
+        {
+            bail!(
+                "bind_addr {} is not an address other servers can reach: set advertise {{ rpc = \"host:port\" }}",
+                config.bind_addr
+            )
+        }
+        None => rpc_addr.clone(),
+    };
     let server = if config.server.enabled {
         let server_config = ServerConfig {
-            data_dir: data_dir.join("server"),
             region: config.region.clone(),
             datacenter: config.datacenter.clone(),
-            name: config.name.clone(),
-            num_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             heartbeat_ttl: config.server.min_heartbeat_ttl,
             heartbeat_grace: config.server.heartbeat_grace,
+            advertise: advertise.clone(),
+            // A server told of no other servers is a cluster of its own.
+            bootstrap_expect: match (config.server.bootstrap_expect, config.server.retry_join.is_empty()) {
+                (0, true) => 1,
+                (expect, _) => expect,
+            },
+            retry_join: config.server.retry_join.clone(),
+            retry_interval: config.server.retry_interval,
+            raft_multiplier: config.server.raft_multiplier,
+            ..ServerConfig::single(data_dir.join("server"), &config.name)
         };
         Some(Server::start(server_config).context("starting the server")?)
     } else {
         None
     };
     let servers = if config.client.servers.is_empty() && server.is_some() {
-        vec![rpc_addr.clone()]
+        vec![advertise.clone()]
     } else {
         config.client.servers.clone()
     };
@@ -104,7 +123,13 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
         },
     });
     let http_task = smol::spawn(crate::api::serve(http, ctx.clone()));
-    let rpc_task = smol::spawn(crate::rpc::serve(rpc, rpc_handler(ctx)));
+    let raft_streams = server.clone().map(|server| -> crate::rpc::server::StreamHandler {
+        Arc::new(move |stream| {
+            let server = server.clone();
+            Box::pin(async move { server.receive_raft(stream).await })
+        })
+    });
+    let rpc_task = smol::spawn(crate::rpc::serve(rpc, rpc_handler(ctx), raft_streams));
     log::info!(target: "agent", "rove agent started");
 
     let signal = wait_for_signal().await?;
@@ -126,9 +151,9 @@ fn rpc_handler(ctx: Arc<ApiContext>) -> crate::rpc::server::Handler {
         let ctx = ctx.clone();
         Box::pin(async move {
             match (request, &ctx.server) {
-                (Request::HttpForward { method, path_and_query, body }, Some(_)) => {
+                (Request::HttpForward { method, path_and_query, body, from_server }, Some(_)) => {
                     let request = crate::api::ApiRequest::parse(&method, &path_and_query, body);
-                    let response = crate::api::route(&ctx, request).await;
+                    let response = crate::api::route(&ctx, request, from_server).await;
                     Response::Http { status: response.status, headers: response.headers, body: response.body }
                 }
                 (request, Some(server)) => server.handle_rpc(request).await,

@@ -9,27 +9,26 @@ pub async fn handle(ctx: &ApiContext, method: &str, rest: &[&str]) -> ApiRespons
     match (method, rest) {
         ("GET", ["self"]) => agent_self(ctx),
         ("GET", ["health"]) => health(ctx),
-        ("GET", ["members"]) => members(ctx),
+        ("GET", ["members"]) => members(ctx).await,
         _ => ApiResponse::error(404, format!("no such endpoint: {method} /v1/agent/{}", rest.join("/"))),
     }
 }
 
-fn rpc_addr(ctx: &ApiContext) -> String {
-    format!("{}:{}", ctx.member.bind_addr, ctx.member.rpc_port)
-}
-
-fn member(ctx: &ApiContext) -> serde_json::Value {
-    let m = &ctx.member;
+/// A server as `/v1/agent/members` lists it: `Port` and the `port` tag are its RPC port
+/// (rove has no separate gossip port yet).
+fn member_json(name: &str, addr: &str, status: &str, region: &str, dc: &str, id: u64) -> serde_json::Value {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, ""));
     json!({
-        "Name": format!("{}.{}", m.name, m.region),
-        "Addr": m.bind_addr,
-        "Port": m.serf_port,
-        "Status": "alive",
+        "Name": format!("{name}.{region}"),
+        "Addr": host,
+        "Port": port.parse::<u16>().unwrap_or(0),
+        "Status": status,
         "Tags": {
             "role": "rove",
-            "region": m.region,
-            "dc": m.datacenter,
-            "port": m.rpc_port.to_string(),
+            "region": region,
+            "dc": dc,
+            "port": port,
+            "id": format!("{id:x}"),
             "build": env!("CARGO_PKG_VERSION"),
         },
     })
@@ -50,7 +49,10 @@ fn agent_self(ctx: &ApiContext) -> ApiResponse {
             "Client": { "Enabled": ctx.client.is_some() },
             "Version": { "Version": env!("CARGO_PKG_VERSION") },
         },
-        "member": member(ctx),
+        "member": ctx.server.as_ref().map(|s| {
+            let me = s.hello();
+            member_json(&me.peer.name, &me.peer.addr, "alive", &me.region, &me.datacenter, me.id)
+        }),
         "stats": {
             "client": { "node_id": node_id },
             "raft": ctx.server.as_ref().map(|s| {
@@ -85,22 +87,44 @@ fn health(ctx: &ApiContext) -> ApiResponse {
     ApiResponse::json(&body)
 }
 
-fn members(ctx: &ApiContext) -> ApiResponse {
+async fn members(ctx: &ApiContext) -> ApiResponse {
     let m = &ctx.member;
+    let mut members = Vec::new();
+    if let Some(server) = &ctx.server {
+        for member in server.members().await {
+            let json = match &member.alive {
+                Some(h) => member_json(&h.peer.name, &h.peer.addr, "alive", &h.region, &h.datacenter, member.id),
+                None => member_json(&member.peer.name, &member.peer.addr, "failed", &m.region, "", member.id),
+            };
+            members.push(json);
+        }
+    }
     ApiResponse::json(&json!({
         "ServerName": m.name,
         "ServerRegion": m.region,
         "ServerDC": m.datacenter,
-        "Members": if ctx.server.is_some() { vec![member(ctx)] } else { Vec::new() },
+        "Members": members,
     }))
 }
 
-/// `/v1/status/leader`, `/v1/status/peers` and `/v1/regions`.
+/// `/v1/status/leader` (the leader's RPC address, empty when none is known),
+/// `/v1/status/peers` (the voters' RPC addresses) and `/v1/regions`.
 pub fn handle_status(ctx: &ApiContext, segments: &[&str]) -> ApiResponse {
-    let leader = ctx.server.as_ref().filter(|s| s.raft_status().leader_id != 0).map(|_| rpc_addr(ctx));
+    let Some(server) = &ctx.server else {
+        return match segments {
+            ["status", "leader"] => ApiResponse::json(&""),
+            ["status", "peers"] => ApiResponse::json(&Vec::<String>::new()),
+            _ => ApiResponse::json(&[&ctx.member.region]),
+        };
+    };
+    let status = server.raft_status();
+    let peers = server.peers();
+    let addr_of = |id: &u64| peers.get(id).map(|p| p.addr.clone()).unwrap_or_default();
     match segments {
-        ["status", "leader"] => ApiResponse::json(&leader.unwrap_or_default()),
-        ["status", "peers"] => ApiResponse::json(&leader.into_iter().collect::<Vec<_>>()),
+        ["status", "leader"] => {
+            ApiResponse::json(&Some(status.leader_id).filter(|id| *id != 0).map(|id| addr_of(&id)).unwrap_or_default())
+        }
+        ["status", "peers"] => ApiResponse::json(&status.voters.iter().map(addr_of).collect::<Vec<_>>()),
         _ => ApiResponse::json(&[&ctx.member.region]),
     }
 }

@@ -58,7 +58,7 @@ async fn handle(
         Ok(body) => {
             let api_request = ApiRequest::parse(&method, &path_and_query, body.to_bytes().to_vec());
             log::debug!(target: "http", "{method} {path_and_query}");
-            route(ctx, api_request).await
+            route(ctx, api_request, false).await
         }
         Err(e) => super::ApiResponse::error(400, format!("request body: {e} (limit {MAX_BODY_BYTES} bytes)")),
     };

@@ -20,5 +20,6 @@ mod router;
 
 pub use file_info::AllocFileInfo;
 pub use http::serve;
+pub use operator::RaftServer;
 pub use response::ApiResponse;
 pub use router::{encode as percent_encode, route, ApiContext, ApiRequest, MemberInfo};

@@ -32,12 +32,10 @@ impl ApiResponse {
         }
     }
 
-    /// A JSON body with `X-Nomad-Index` and the leader headers of a consistent read.
+    /// A JSON body with `X-Nomad-Index` (the router adds the leader headers).
     pub fn indexed<T: Serialize + ?Sized>(value: &T, index: u64) -> ApiResponse {
         let mut response = ApiResponse::json(value);
         response.headers.push(("X-Nomad-Index".into(), index.max(1).to_string()));
-        response.headers.push(("X-Nomad-KnownLeader".into(), "true".into()));
-        response.headers.push(("X-Nomad-LastContact".into(), "0".into()));
         response
     }
 
@@ -65,7 +63,7 @@ impl From<crate::server::ServerError> for ApiResponse {
         let status = match &e {
             ServerError::InvalidJob(_) | ServerError::BadRequest(_) => 400,
             ServerError::NotFound(_) => 404,
-            ServerError::Raft(_) | ServerError::ShuttingDown => 500,
+            ServerError::Raft(_) | ServerError::ShuttingDown | ServerError::NoLeader | ServerError::Forward(_) => 500,
         };
         ApiResponse::error(status, e.to_string())
     }

@@ -1,10 +1,12 @@
 //! Routing: maps a method and path to its handler, forwarding server endpoints to a server
-//! when this agent has none.
+//! when this agent has none, and to the leader when this server is not it (unless a read
+//! asks for `?stale`).
 
 use super::response::ApiResponse;
 use super::{agent, client_alloc, client_fs, jobs, operator, reads};
 use crate::client::Client;
 use crate::rpc::{Request, Response, RpcClient};
+use crate::server::cluster::LeaderRoute;
 use crate::server::Server;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,7 +108,8 @@ pub struct ApiContext {
     pub member: MemberInfo,
 }
 
-pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
+/// Answers a request; `from_server` marks one another server forwarded here as the leader.
+pub async fn route(ctx: &ApiContext, req: ApiRequest, from_server: bool) -> ApiResponse {
     let decoded = segments(&req.path);
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method.as_str();
@@ -124,10 +127,36 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
         ["v1", "client", "fs", op, alloc_id] if method == "GET" => client_fs::handle(ctx, op, alloc_id, &req).await,
         ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => agent::handle_status(ctx, &segments[1..]),
         _ => match &ctx.server {
-            Some(server) => server_route(server, method, &segments, &req).await,
-            None => forward(ctx, req).await,
+            Some(server) if method == "GET" && super::query::flag(&req.query, "stale") => {
+                with_leader_headers(server, server_route(server, method, &segments, &req).await)
+            }
+            Some(server) if from_server && !server.is_leader() => {
+                ApiResponse::error(500, "this server is no longer the leader; retry")
+            }
+            Some(server) => match server.leader_route().await {
+                Ok(LeaderRoute::Here) => {
+                    with_leader_headers(server, server_route(server, method, &segments, &req).await)
+                }
+                Ok(LeaderRoute::At(leader)) => forward(&RpcClient::new(vec![leader]), req, true).await,
+                Err(e) => ApiResponse::error(500, e.to_string()),
+            },
+            None => forward(&ctx.servers, req, false).await,
         },
     }
+}
+
+/// Nomad's `X-Nomad-KnownLeader` and `X-Nomad-LastContact` (milliseconds since this server
+/// last heard from the leader; 0 on the leader).
+fn with_leader_headers(server: &Server, mut response: ApiResponse) -> ApiResponse {
+    let status = server.raft_status();
+    let last_contact = if server.is_leader() {
+        0
+    } else {
+        status.last_leader_contact.map_or(u128::from(u32::MAX), |at| at.elapsed().as_millis())
+    };
+    response.headers.push(("X-Nomad-KnownLeader".into(), (status.leader_id != 0).to_string()));
+    response.headers.push(("X-Nomad-LastContact".into(), last_contact.to_string()));
+    response
 }
 
 async fn server_route(server: &Server, method: &str, segments: &[&str], req: &ApiRequest) -> ApiResponse {
@@ -160,6 +189,8 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,
         ("GET", ["v1", "node", id]) => reads::node(server, &query, id).await,
+        ("GET", ["v1", "operator", "raft", "configuration"]) => operator::raft_configuration(server),
+        ("DELETE", ["v1", "operator", "raft", "peer"]) => operator::remove_raft_peer(server, &req.query).await,
         ("GET", ["v1", "operator", "snapshot"]) => operator::save_snapshot(server),
         ("PUT" | "POST", ["v1", "operator", "snapshot"]) => operator::restore_snapshot(server, &req.body).await,
         ("GET", ["v1", "operator", "scheduler", "configuration"]) => operator::scheduler_config(server),
@@ -171,11 +202,17 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
     }
 }
 
-/// Runs a server endpoint on a server, for an agent that is only a client.
-async fn forward(ctx: &ApiContext, req: ApiRequest) -> ApiResponse {
-    let request =
-        Request::HttpForward { method: req.method.clone(), path_and_query: req.path_and_query(), body: req.body };
-    match ctx.servers.call(&request, Duration::from_secs(660)).await {
+/// Runs a server endpoint on another agent: a server, for an agent that is only a client,
+/// or the leader, for a server that is not.
+async fn forward(servers: &RpcClient, req: ApiRequest, from_server: bool) -> ApiResponse {
+    let request = Request::HttpForward {
+        method: req.method.clone(),
+        path_and_query: req.path_and_query(),
+        body: req.body,
+        from_server,
+    };
+    // Long enough for the longest blocking query.
+    match servers.call(&request, Duration::from_secs(660)).await {
         Ok(Response::Http { status, headers, body }) => ApiResponse { status, headers, body, stream: None },
         Ok(_) => ApiResponse::error(500, "unexpected answer from server"),
         Err(e) => ApiResponse::error(500, format!("forwarding to a server: {e}")),

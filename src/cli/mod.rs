@@ -16,6 +16,7 @@ mod lookup;
 mod monitor;
 mod node;
 mod operator;
+mod operator_raft;
 mod status;
 
 use api_client::{ApiClient, DEFAULT_ADDRESS};

@@ -1,5 +1,6 @@
 //! `rove operator scheduler get-config | set-config`: the cluster's scheduler settings;
-//! `rove operator snapshot save | restore | inspect`: backups of the servers' state.
+//! `rove operator snapshot save | restore | inspect`: backups of the servers' state;
+//! `rove operator raft list-peers | remove-peer`: the servers' Raft membership.
 
 use super::format::key_values;
 use super::{print_json, ApiArgs, CliResult, Outcome};
@@ -19,6 +20,9 @@ pub enum OperatorCommand {
     /// Save, restore or inspect backups of the servers' state
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// List or remove the servers' Raft peers
+    #[command(subcommand)]
+    Raft(super::operator_raft::RaftCommand),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +95,7 @@ pub async fn run(cmd: OperatorCommand) -> CliResult {
     let cmd = match cmd {
         OperatorCommand::Scheduler(cmd) => cmd,
         OperatorCommand::Snapshot(cmd) => return snapshot(cmd).await,
+        OperatorCommand::Raft(cmd) => return super::operator_raft::run(cmd).await,
     };
     match cmd {
         SchedulerCommand::GetConfig { json, api } => {

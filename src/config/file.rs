@@ -14,21 +14,30 @@ pub enum ConfigError {
     Invalid { path: PathBuf, problems: Vec<String> },
 }
 
-const HOMES: &[(&str, &str)] =
-    &[("ports", "top-level"), ("server", "top-level"), ("client", "top-level"), ("config", "plugin")];
+const HOMES: &[(&str, &str)] = &[
+    ("ports", "top-level"),
+    ("advertise", "top-level"),
+    ("server", "top-level"),
+    ("server_join", "server"),
+    ("client", "top-level"),
+    ("config", "plugin"),
+];
 const TOP: Schema = Schema {
     attributes: &["data_dir", "bind_addr", "region", "datacenter", "name", "log_level"],
-    blocks: &["ports", "server", "client", "plugin"],
+    blocks: &["ports", "advertise", "server", "client", "plugin"],
     homes: HOMES,
     unsupported: &[],
 };
 const PORTS: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES, unsupported: &[] };
+const ADVERTISE: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES, unsupported: &[] };
 const SERVER: Schema = Schema {
-    attributes: &["enabled", "bootstrap_expect", "heartbeat_grace", "min_heartbeat_ttl"],
-    blocks: &[],
+    attributes: &["enabled", "bootstrap_expect", "heartbeat_grace", "min_heartbeat_ttl", "raft_multiplier"],
+    blocks: &["server_join"],
     homes: HOMES,
     unsupported: &[],
 };
+const SERVER_JOIN: Schema =
+    Schema { attributes: &["retry_join", "retry_interval"], blocks: &[], homes: HOMES, unsupported: &[] };
 const CLIENT: Schema = Schema {
     attributes: &["enabled", "servers", "node_class", "node_pool", "chroot_env"],
     blocks: &["meta", "chroot_env"],
@@ -96,9 +105,24 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         config.rpc_port = d.uint(&ports, "rpc").or(config.rpc_port);
         config.serf_port = d.uint(&ports, "serf").or(config.serf_port);
     }
+    for block in top.blocks("advertise") {
+        let advertise = top.child(block);
+        d.check(&advertise, &ADVERTISE);
+        config.advertise_rpc = d.string(&advertise, "rpc").or(config.advertise_rpc);
+    }
     for block in top.blocks("server") {
         let server = top.child(block);
         d.check(&server, &SERVER);
+        config.raft_multiplier = d.uint(&server, "raft_multiplier").or(config.raft_multiplier);
+        if config.raft_multiplier.is_some_and(|m| !(1..=10).contains(&m)) {
+            d.problem(&server, "raft_multiplier: must be between 1 and 10");
+        }
+        for join in server.blocks("server_join") {
+            let join = server.child(join);
+            d.check(&join, &SERVER_JOIN);
+            config.retry_join = d.strings(&join, "retry_join").or(config.retry_join);
+            config.retry_interval = d.duration(&join, "retry_interval").or(config.retry_interval);
+        }
         config.server_enabled = d.boolean(&server, "enabled").or(config.server_enabled);
         config.bootstrap_expect = d.uint(&server, "bootstrap_expect").or(config.bootstrap_expect);
         config.heartbeat_grace = d.duration(&server, "heartbeat_grace").or(config.heartbeat_grace);

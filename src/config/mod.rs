@@ -19,6 +19,9 @@ pub struct AgentConfig {
     pub name: String,
     pub log_level: String,
     pub ports: Ports,
+    /// `advertise { rpc }`: the RPC address other agents use for this one, when it is not
+    /// the bind address (a bind address of 0.0.0.0, or a NAT in between).
+    pub advertise_rpc: Option<String>,
     pub server: ServerSection,
     pub client: ClientSection,
     /// `plugin "raw_exec" { config { enabled = true } }` as `{"raw_exec": {"enabled": true}}`.
@@ -36,6 +39,11 @@ pub struct Ports {
 pub struct ServerSection {
     pub enabled: bool,
     pub bootstrap_expect: u32,
+    /// `server_join { retry_join retry_interval }`: servers to meet until this one is in a
+    /// cluster, with their RPC ports (4647 when an address has none).
+    pub retry_join: Vec<String>,
+    pub retry_interval: Duration,
+    pub raft_multiplier: u32,
     /// Added to a node's heartbeat TTL before the node is marked down.
     pub heartbeat_grace: Duration,
     /// The heartbeat TTL nodes are given.
@@ -90,8 +98,12 @@ pub struct PartialConfig {
     pub http_port: Option<u16>,
     pub rpc_port: Option<u16>,
     pub serf_port: Option<u16>,
+    pub advertise_rpc: Option<String>,
     pub server_enabled: Option<bool>,
     pub bootstrap_expect: Option<u32>,
+    pub retry_join: Option<Vec<String>>,
+    pub retry_interval: Option<Duration>,
+    pub raft_multiplier: Option<u32>,
     pub heartbeat_grace: Option<Duration>,
     pub min_heartbeat_ttl: Option<Duration>,
     pub client_enabled: Option<bool>,
@@ -136,8 +148,12 @@ impl PartialConfig {
             http_port,
             rpc_port,
             serf_port,
+            advertise_rpc,
             server_enabled,
             bootstrap_expect,
+            retry_join,
+            retry_interval,
+            raft_multiplier,
             heartbeat_grace,
             min_heartbeat_ttl,
             client_enabled,
@@ -165,9 +181,18 @@ impl PartialConfig {
                 rpc: self.rpc_port.unwrap_or(4647),
                 serf: self.serf_port.unwrap_or(4648),
             },
+            advertise_rpc: self.advertise_rpc,
             server: ServerSection {
                 enabled: self.server_enabled.unwrap_or(false),
                 bootstrap_expect: self.bootstrap_expect.unwrap_or(0),
+                retry_join: self
+                    .retry_join
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| with_default_port(a, 4647))
+                    .collect(),
+                retry_interval: self.retry_interval.unwrap_or(Duration::from_secs(30)),
+                raft_multiplier: self.raft_multiplier.unwrap_or(1),
                 heartbeat_grace: self.heartbeat_grace.unwrap_or(Duration::from_secs(10)),
                 min_heartbeat_ttl: self.min_heartbeat_ttl.unwrap_or(Duration::from_secs(10)),
             },
@@ -181,6 +206,19 @@ impl PartialConfig {
             },
             plugins: self.plugins,
         }
+    }
+}
+
+/// `host` alone gets `port`; `host:port` and `[v6]:port` stay as they are.
+fn with_default_port(addr: String, port: u16) -> String {
+    let has_port = match addr.rsplit_once(':') {
+        Some((host, p)) => p.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']')),
+        None => false,
+    };
+    if has_port {
+        addr
+    } else {
+        format!("{addr}:{port}")
     }
 }
 

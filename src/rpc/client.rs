@@ -1,7 +1,8 @@
 //! The RPC caller: sends a request to the first server that answers, failing over to the
 //! next one when a server cannot be reached.
 
-use super::{read_frame, write_frame, FrameError, Request, Response};
+use super::{read_frame, write_frame, FrameError, Request, Response, PREFACE_RPC};
+use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -59,6 +60,7 @@ impl RpcClient {
 async fn exchange(addr: &str, payload: &[u8]) -> Result<Response, FrameError> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
+    stream.write_all(&[PREFACE_RPC]).await?;
     write_frame(&mut stream, payload).await?;
     let frame = read_frame(&mut stream)
         .await?

@@ -1,7 +1,9 @@
 //! RPC on port 4647: typed requests and responses in length-prefixed JSON frames over TCP.
 //!
 //! Clients use it to register, heartbeat, watch and update their allocations; client-only
-//! agents forward API requests to servers through it.
+//! agents forward API requests to servers through it; servers find each other, forward
+//! writes to the leader and exchange Raft messages over it. A connection's first byte says
+//! which protocol follows (the values Nomad uses).
 
 mod client;
 mod frame;
@@ -11,7 +13,14 @@ pub use client::{RpcClient, RpcError};
 pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME_BYTES};
 pub use server::serve;
 
+/// First byte of a request/response connection.
+pub const PREFACE_RPC: u8 = 0x01;
+/// First byte of a one-way connection carrying Raft messages.
+pub const PREFACE_RAFT: u8 = 0x02;
+
+use crate::server::cluster::ServerHello;
 use crate::server::command::AllocClientUpdate;
+use crate::server::raft::Peer;
 use crate::structs::{Allocation, Node};
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +34,32 @@ pub enum Request {
     NodeAllocs { node_id: String, min_index: u64, wait_ms: u64 },
     /// Client-reported allocation status.
     NodeUpdateAllocs { updates: Vec<AllocClientUpdate> },
-    /// An HTTP API request received by an agent without a server, run by a server.
-    HttpForward { method: String, path_and_query: String, body: Vec<u8> },
+    /// An HTTP API request run by another agent: one without a server, or a server that
+    /// is not the leader (`from_server`; such a request is never forwarded again).
+    HttpForward {
+        method: String,
+        path_and_query: String,
+        body: Vec<u8>,
+        #[serde(default)]
+        from_server: bool,
+    },
+    /// A server meeting another; answered with the other's hello.
+    ServerHello { hello: ServerHello },
+    /// A server asking the cluster to add it as a voter.
+    ServerJoin { id: u64, peer: Peer },
+}
+
+impl Request {
+    /// Whether the request changes state, and so runs on the leader.
+    pub fn needs_leader(&self) -> bool {
+        matches!(
+            self,
+            Request::NodeRegister { .. }
+                | Request::NodeHeartbeat { .. }
+                | Request::NodeUpdateAllocs { .. }
+                | Request::ServerJoin { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +79,9 @@ pub enum Response {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+    },
+    ServerHello {
+        hello: ServerHello,
     },
     /// The request failed; `message` says why.
     Error {

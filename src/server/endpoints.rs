@@ -1,12 +1,13 @@
 //! Server endpoints: the operations the HTTP API and RPC expose, each validated first and
 //! then committed through Raft as one command.
 
+use super::cluster::LeaderRoute;
 use super::command::{AllocClientUpdate, Command};
 use super::leader::{evals_for_node, unblocked_evals};
 use super::raft::RaftError;
 use super::state::{Snapshot, Table};
 use super::{Server, ServerError};
-use crate::rpc::{Request, Response};
+use crate::rpc::{Request, Response, RpcClient, RpcError};
 use crate::structs::{
     now_nanos, trigger, Allocation, ClientStatus, DesiredStatus, Evaluation, Job, Node, NodeStatus,
     SchedulerConfiguration,
@@ -53,6 +54,8 @@ pub struct JobDeregisterResponse {
 
 /// How long a node-facing call waits for this server to settle as leader.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
+/// How long a request forwarded to the leader may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest a blocking query may wait, as Nomad caps it.
 const MAX_BLOCKING_WAIT: Duration = Duration::from_secs(600);
@@ -276,8 +279,16 @@ impl Server {
         Ok(())
     }
 
-    /// Answers the node-facing RPC requests.
+    /// Answers the RPC requests of nodes and other servers; those that change state run on
+    /// the leader, forwarded there from a follower.
     pub async fn handle_rpc(&self, request: Request) -> Response {
+        if request.needs_leader() {
+            match self.leader_route().await {
+                Ok(LeaderRoute::Here) => {}
+                Ok(LeaderRoute::At(addr)) => return forward_rpc(&addr, &request).await,
+                Err(e) => return Response::Error { message: e.to_string() },
+            }
+        }
         let result = match request {
             Request::NodeRegister { node } => self
                 .register_node(*node)
@@ -297,8 +308,19 @@ impl Server {
             Request::HttpForward { .. } => {
                 Err(ServerError::BadRequest("HTTP forwarding is handled by the agent".into()))
             }
+            Request::ServerHello { hello } => Ok(Response::ServerHello { hello: self.meet(hello) }),
+            Request::ServerJoin { id, peer } => self.join_server(id, peer).await.map(|index| Response::Index { index }),
         };
         result.unwrap_or_else(|e| Response::Error { message: e.to_string() })
+    }
+}
+
+/// Runs a request on the leader and relays its answer.
+async fn forward_rpc(leader: &str, request: &Request) -> Response {
+    match RpcClient::new(vec![leader.to_string()]).call(request, FORWARD_TIMEOUT).await {
+        Ok(response) => response,
+        Err(RpcError::Remote(message)) => Response::Error { message },
+        Err(e) => Response::Error { message: ServerError::Forward(e.to_string()).to_string() },
     }
 }
 

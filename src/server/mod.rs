@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod broker;
+pub mod cluster;
 pub mod command;
 mod dispatch;
 mod endpoints;
@@ -45,6 +46,37 @@ pub struct ServerConfig {
     /// The TTL nodes are told to heartbeat within, and the grace the leader adds to it.
     pub heartbeat_ttl: Duration,
     pub heartbeat_grace: Duration,
+    /// This server's RPC address as other servers and clients reach it.
+    pub advertise: String,
+    /// Servers that must meet before a new cluster is bootstrapped; 1 starts a cluster of
+    /// this server alone.
+    pub bootstrap_expect: u32,
+    /// Other servers' RPC addresses to meet, and how often to try until this server is in
+    /// a cluster.
+    pub retry_join: Vec<String>,
+    pub retry_interval: Duration,
+    /// Scales Raft's timing (Nomad's `raft_multiplier`): 1 is the fastest failover.
+    pub raft_multiplier: u32,
+}
+
+impl ServerConfig {
+    /// A server that is a cluster of its own, with Nomad's defaults.
+    pub fn single(data_dir: PathBuf, name: &str) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            region: "global".into(),
+            datacenter: "dc1".into(),
+            name: name.into(),
+            num_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            heartbeat_ttl: Duration::from_secs(10),
+            heartbeat_grace: Duration::from_secs(10),
+            advertise: "127.0.0.1:4647".into(),
+            bootstrap_expect: 1,
+            retry_join: Vec::new(),
+            retry_interval: Duration::from_secs(15),
+            raft_multiplier: 1,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +91,10 @@ pub enum ServerError {
     NotFound(String),
     #[error("server is shutting down")]
     ShuttingDown,
+    #[error("No cluster leader")]
+    NoLeader,
+    #[error("forwarding to the leader: {0}")]
+    Forward(String),
 }
 
 /// Proposes typed commands through Raft; resolves once they are applied.
@@ -92,15 +128,18 @@ impl Server {
         let state = StateStore::new();
         let broker = Arc::new(EvalBroker::default());
         let fsm = fsm::Fsm::new(state.clone(), broker.clone());
+        // Nomad's timing at raft_multiplier 1: heartbeats every 100 ms, a leader presumed
+        // gone after 1 s (randomized up to 1.5 s), everything slower by the multiplier.
         let raft_config = RaftConfig {
-            id: 1,
+            name: config.name.clone(),
+            advertise: config.advertise.clone(),
             data_dir: config.data_dir.clone(),
-            tick_interval: Duration::from_millis(100),
+            tick_interval: Duration::from_millis(100) * config.raft_multiplier.max(1),
             election_tick: 10,
-            heartbeat_tick: 2,
+            heartbeat_tick: 1,
             snapshot_threshold: 8192,
         };
-        let raft = RaftNode::start(raft_config, Box::new(fsm), true)?;
+        let raft = RaftNode::start(raft_config, Box::new(fsm), config.bootstrap_expect <= 1)?;
         let proposer = Proposer { raft: raft.clone() };
         let (plans, planner_task) = PlanQueue::start(state.clone(), proposer.clone());
         let server = Arc::new(Server {
@@ -113,6 +152,9 @@ impl Server {
             tasks: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![planner_task, smol::spawn(leader::follow_leadership(server.clone(), raft.leadership()))];
+        if server.raft.status().voters.is_empty() {
+            tasks.push(smol::spawn(cluster::join(server.clone())));
+        }
         for _ in 0..server.config.num_workers.max(1) {
             let worker = worker::Worker {
                 state: state.clone(),
@@ -132,6 +174,18 @@ impl Server {
 
     pub fn is_leader(&self) -> bool {
         self.raft.is_leader()
+    }
+
+    /// The servers this one knows, by Raft id.
+    pub fn peers(&self) -> std::collections::BTreeMap<u64, raft::Peer> {
+        self.raft.peers()
+    }
+
+    /// Reads one Raft connection from another server.
+    pub async fn receive_raft(&self, stream: smol::net::TcpStream) {
+        if let Err(e) = self.raft.receive(stream).await {
+            log::debug!(target: "raft", "raft connection ended: {e}");
+        }
     }
 
     /// Stops background work and Raft, persisting everything committed.

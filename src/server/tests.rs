@@ -6,15 +6,7 @@ use crate::structs::{ClientStatus, DriverInfo, Node, Resources, Task, TaskGroup}
 
 fn start_server(name: &str) -> (Arc<Server>, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("rove-server-{name}-{}", generate_id()));
-    let config = ServerConfig {
-        data_dir: dir.clone(),
-        region: "global".into(),
-        datacenter: "dc1".into(),
-        name: name.into(),
-        num_workers: 2,
-        heartbeat_ttl: Duration::from_secs(10),
-        heartbeat_grace: Duration::from_secs(10),
-    };
+    let config = ServerConfig { num_workers: 2, ..ServerConfig::single(dir.clone(), name) };
     let server = Server::start(config).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !server.is_leader() {

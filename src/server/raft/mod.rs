@@ -1,15 +1,18 @@
 //! Raft: the replicated log behind every state change (tikv `raft`), with the log, hard
-//! state and snapshots in redb. A dedicated thread runs the Ready loop; callers propose
-//! through a cloneable handle and learn when this server gains or loses leadership.
+//! state and snapshots in redb, and messages between servers over the RPC port. A
+//! dedicated thread runs the Ready loop; callers propose and change membership through a
+//! cloneable handle and learn when this server gains or loses leadership.
 
 mod logger;
 mod node;
 mod storage;
+mod transport;
 
 pub use node::RaftHandle;
+pub use storage::Peer;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The replicated state machine the Raft log drives.
 pub trait StateMachine: Send + 'static {
@@ -23,10 +26,13 @@ pub trait StateMachine: Send + 'static {
 
 #[derive(Debug, Clone)]
 pub struct RaftConfig {
-    pub id: u64,
+    /// This server's name and RPC address as other servers should reach it.
+    pub name: String,
+    pub advertise: String,
     /// `raft.redb` lives here.
     pub data_dir: PathBuf,
     pub tick_interval: Duration,
+    /// Ticks without a leader before an election (randomized up to half again as many).
     pub election_tick: usize,
     pub heartbeat_tick: usize,
     /// Entries applied since the last snapshot that trigger a new snapshot and compaction.
@@ -43,6 +49,8 @@ pub struct RaftStatus {
     pub applied_index: u64,
     pub last_snapshot_index: u64,
     pub voters: Vec<u64>,
+    /// When this server last heard from the leader (now, on the leader).
+    pub last_leader_contact: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +73,10 @@ pub struct RaftNode;
 
 impl RaftNode {
     /// Opens or creates `<data_dir>/raft.redb`; a new store with `bootstrap_single` becomes a
-    /// cluster of this one voter (an existing store is never bootstrapped again). Restores
-    /// the FSM from the last snapshot and starts the Ready loop, which replays the
-    /// committed log after it.
+    /// cluster of this one voter (an existing store is never bootstrapped again; without it
+    /// a new store waits to be bootstrapped or added to a cluster). Restores the FSM from
+    /// the last snapshot and starts the Ready loop, which replays the committed log after
+    /// it.
     pub fn start(cfg: RaftConfig, fsm: Box<dyn StateMachine>, bootstrap_single: bool) -> Result<RaftHandle, RaftError> {
         node::start(cfg, fsm, bootstrap_single)
     }

@@ -1,13 +1,15 @@
-//! The Raft thread: ticks, takes proposals, and handles each `Ready` in raft-rs's documented
-//! order (messages, snapshot, committed entries, persist entries and hard state, persisted
-//! messages, advance), applying committed entries to the state machine.
+//! The Raft thread: ticks, takes proposals, messages from peers and membership changes, and
+//! handles each `Ready` in raft-rs's documented order (messages, snapshot, committed
+//! entries, persist entries and hard state, persisted messages, advance), applying
+//! committed entries to the state machine.
 
-use super::storage::RedbStorage;
+use super::storage::{Peer, RedbStorage};
+use super::transport::{Delivery, Hello, PeerBook, RpcTransport};
 use super::{RaftConfig, RaftError, RaftStatus, StateMachine};
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, EntryType, Message, Snapshot};
-use raft::{RawNode, StateRole};
-use std::collections::HashMap;
+use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, Message, Snapshot};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,10 @@ type Reply = smol::channel::Sender<Result<u64, RaftError>>;
 
 enum Op {
     Propose(Vec<u8>, Reply),
+    ChangeMembership(ConfChange, Reply),
+    Step(Message),
+    Delivery(Delivery),
+    Bootstrap(BTreeMap<u64, Peer>, smol::channel::Sender<Result<bool, RaftError>>),
     Shutdown,
 }
 
@@ -27,8 +33,10 @@ struct Shared {
 
 #[derive(Clone)]
 pub struct RaftHandle {
+    id: u64,
     ops: mpsc::Sender<Op>,
     shared: Arc<Shared>,
+    book: PeerBook,
     leadership: smol::channel::Receiver<bool>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
@@ -39,6 +47,69 @@ impl RaftHandle {
         let (tx, rx) = smol::channel::bounded(1);
         self.ops.send(Op::Propose(data, tx)).map_err(|_| RaftError::Shutdown)?;
         rx.recv().await.map_err(|_| RaftError::Shutdown)?
+    }
+
+    /// Adds a server as a voter; resolves once the change is applied.
+    pub async fn add_voter(&self, id: u64, peer: &Peer) -> Result<u64, RaftError> {
+        let mut change = ConfChange::default();
+        change.set_change_type(ConfChangeType::AddNode);
+        change.node_id = id;
+        change.context = serde_json::to_vec(peer).expect("peers encode").into();
+        self.change_membership(change).await
+    }
+
+    /// Removes a server from the voters; resolves once the change is applied.
+    pub async fn remove_voter(&self, id: u64) -> Result<u64, RaftError> {
+        let mut change = ConfChange::default();
+        change.set_change_type(ConfChangeType::RemoveNode);
+        change.node_id = id;
+        self.change_membership(change).await
+    }
+
+    async fn change_membership(&self, change: ConfChange) -> Result<u64, RaftError> {
+        let (tx, rx) = smol::channel::bounded(1);
+        self.ops.send(Op::ChangeMembership(change, tx)).map_err(|_| RaftError::Shutdown)?;
+        rx.recv().await.map_err(|_| RaftError::Shutdown)?
+    }
+
+    /// Starts a new cluster of these voters (this server among them) unless this server's
+    /// store already belongs to one; `true` when it bootstrapped.
+    pub async fn bootstrap(&self, voters: BTreeMap<u64, Peer>) -> Result<bool, RaftError> {
+        let (tx, rx) = smol::channel::bounded(1);
+        self.ops.send(Op::Bootstrap(voters, tx)).map_err(|_| RaftError::Shutdown)?;
+        rx.recv().await.map_err(|_| RaftError::Shutdown)?
+    }
+
+    /// Hands a message from a peer to Raft.
+    pub fn step(&self, message: Message) {
+        let _ = self.ops.send(Op::Step(message));
+    }
+
+    /// Reads one Raft connection from a peer until it closes.
+    pub async fn receive(&self, stream: smol::net::TcpStream) -> Result<(), crate::rpc::FrameError> {
+        let learn = |hello: &Hello| self.learn_peer(hello.id, hello.peer.clone());
+        super::transport::receive(stream, learn, |message| self.step(message)).await
+    }
+
+    /// Records where a server is (from its hello); kept on disk with the next change of
+    /// membership.
+    pub fn learn_peer(&self, id: u64, peer: Peer) {
+        if id == self.id {
+            return;
+        }
+        let mut book = self.book.write().expect("peer book lock poisoned");
+        if book.get(&id) != Some(&peer) {
+            book.insert(id, peer);
+        }
+    }
+
+    /// The servers this one knows of, by Raft id (itself included).
+    pub fn peers(&self) -> BTreeMap<u64, Peer> {
+        self.book.read().expect("peer book lock poisoned").clone()
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn is_leader(&self) -> bool {
@@ -64,28 +135,19 @@ impl RaftHandle {
     }
 }
 
-/// Where Raft messages for other servers go. A single voter never has any to send; the
-/// multi-server transport plugs in here.
-trait Transport {
-    fn send(&self, messages: Vec<Message>);
-}
-
-struct NoPeers;
-
-impl Transport for NoPeers {
-    fn send(&self, messages: Vec<Message>) {
-        if !messages.is_empty() {
-            log::debug!(target: "raft", "dropping {} messages: this server has no peers", messages.len());
-        }
-    }
-}
-
 struct Loop {
     node: RawNode<RedbStorage>,
+    /// Kept to rebuild the node when this server bootstraps a cluster.
+    raft_config: raft::Config,
     fsm: Box<dyn StateMachine>,
     cfg: RaftConfig,
-    transport: NoPeers,
+    transport: RpcTransport,
+    book: PeerBook,
     shared: Arc<Shared>,
+    last_leader_contact: Option<Instant>,
+    /// Set when a server was added: snapshot (and compact) so it is caught up from a
+    /// snapshot that already counts it as a voter.
+    snapshot_soon: bool,
     leadership: smol::channel::Sender<bool>,
     /// Proposals awaiting their entry: id -> (the term they were proposed in, reply). Ids
     /// restart with the process, so an entry only answers a proposal of its own term.
@@ -101,11 +163,14 @@ struct Loop {
 pub fn start(cfg: RaftConfig, mut fsm: Box<dyn StateMachine>, bootstrap_single: bool) -> Result<RaftHandle, RaftError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(RaftError::Thread)?;
     let storage = RedbStorage::open(&cfg.data_dir.join("raft.redb"))?;
-    let fresh = !storage.is_initialized()?;
-    if fresh && bootstrap_single {
-        storage.set_conf_state(&ConfState::from((vec![cfg.id], vec![])))?;
+    let id = storage.server_id()?;
+    if bootstrap_single && storage.bootstrap(vec![id], fsm.snapshot())? {
         log::info!(target: "raft", "bootstrapped a new cluster with this server as its only voter");
     }
+    let myself = Peer { addr: cfg.advertise.clone(), name: cfg.name.clone() };
+    let mut peers = storage.peers()?;
+    peers.insert(id, myself.clone());
+    let book: PeerBook = Arc::new(std::sync::RwLock::new(peers));
     let mut applied = 0;
     if let Some(snapshot) = storage.stored_snapshot()? {
         let index = snapshot.get_metadata().index;
@@ -114,38 +179,49 @@ pub fn start(cfg: RaftConfig, mut fsm: Box<dyn StateMachine>, bootstrap_single: 
         log::info!(target: "raft", "restored state from snapshot at index {index}");
     }
     let config = raft::Config {
-        id: cfg.id,
+        id,
         election_tick: cfg.election_tick,
+        max_election_tick: cfg.election_tick * 3 / 2,
         heartbeat_tick: cfg.heartbeat_tick,
         applied,
         max_size_per_msg: 1 << 20,
         max_inflight_msgs: 256,
         pre_vote: true,
+        check_quorum: true,
         ..Default::default()
     };
     config.validate()?;
     let node = RawNode::new(&config, storage, &super::logger::logger())?;
-    let single_voter = node.raft.prs().conf().voters().ids().iter().collect::<Vec<_>>() == vec![cfg.id];
+    let single_voter = node.raft.prs().conf().voters().ids().iter().collect::<Vec<_>>() == vec![id];
     let shared = Arc::new(Shared {
         status: Mutex::new(RaftStatus {
-            id: cfg.id,
+            id,
             leader_id: 0,
             term: 0,
             commit_index: 0,
             applied_index: applied,
             last_snapshot_index: applied,
             voters: Vec::new(),
+            last_leader_contact: None,
         }),
         leader: AtomicBool::new(false),
     });
     let (ops_tx, ops_rx) = mpsc::channel();
     let (lead_tx, lead_rx) = smol::channel::unbounded();
+    let report_to = ops_tx.clone();
+    let report = Arc::new(move |delivery| {
+        let _ = report_to.send(Op::Delivery(delivery));
+    });
     let mut raft_loop = Loop {
         node,
+        raft_config: config,
         fsm,
+        transport: RpcTransport::new(&Hello { id, peer: myself }, book.clone(), report),
+        book: book.clone(),
         cfg,
-        transport: NoPeers,
         shared: shared.clone(),
+        last_leader_contact: None,
+        snapshot_soon: false,
         leadership: lead_tx,
         pending: HashMap::new(),
         next_proposal: 1,
@@ -161,7 +237,7 @@ pub fn start(cfg: RaftConfig, mut fsm: Box<dyn StateMachine>, bootstrap_single: 
         .name("raft".into())
         .spawn(move || raft_loop.run(ops_rx))
         .map_err(RaftError::Thread)?;
-    Ok(RaftHandle { ops: ops_tx, shared, leadership: lead_rx, thread: Arc::new(Mutex::new(Some(thread))) })
+    Ok(RaftHandle { id, ops: ops_tx, shared, book, leadership: lead_rx, thread: Arc::new(Mutex::new(Some(thread))) })
 }
 
 impl Loop {
@@ -171,6 +247,16 @@ impl Loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             match ops.recv_timeout(timeout) {
                 Ok(Op::Propose(data, reply)) => self.propose(data, reply),
+                Ok(Op::ChangeMembership(change, reply)) => self.change_membership(change, reply),
+                Ok(Op::Step(message)) => self.step(message),
+                Ok(Op::Delivery(Delivery::Unreachable(to))) => self.node.report_unreachable(to),
+                Ok(Op::Delivery(Delivery::Snapshot { to, delivered })) => {
+                    let status = if delivered { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                    self.node.report_snapshot(to, status);
+                }
+                Ok(Op::Bootstrap(voters, reply)) => {
+                    let _ = reply.try_send(self.bootstrap(voters));
+                }
                 Ok(Op::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -189,7 +275,62 @@ impl Loop {
         self.set_leader(false);
     }
 
+    fn step(&mut self, message: Message) {
+        let from_leader = matches!(
+            message.get_msg_type(),
+            raft::eraftpb::MessageType::MsgAppend
+                | raft::eraftpb::MessageType::MsgHeartbeat
+                | raft::eraftpb::MessageType::MsgSnapshot
+        );
+        let from = message.from;
+        match self.node.step(message) {
+            Ok(()) if from_leader && from == self.node.raft.leader_id => {
+                self.last_leader_contact = Some(Instant::now())
+            }
+            Ok(()) => {}
+            Err(e) => log::debug!(target: "raft", "message from server {from:x} not taken: {e}"),
+        }
+    }
+
+    /// Starts a cluster of `voters` on a store that has none; the node is rebuilt over the
+    /// store's new initial snapshot.
+    fn bootstrap(&mut self, voters: BTreeMap<u64, Peer>) -> Result<bool, RaftError> {
+        let ids: Vec<u64> = voters.keys().copied().collect();
+        if !ids.contains(&self.node.raft.id) || !self.node.store().bootstrap(ids, self.fsm.snapshot())? {
+            return Ok(false);
+        }
+        let peers = {
+            let mut book = self.book.write().expect("peer book lock poisoned");
+            book.extend(voters);
+            book.clone()
+        };
+        self.node.store().set_peers(&peers)?;
+        let storage = self.node.store().reopen()?;
+        self.node = RawNode::new(&self.raft_config, storage, &super::logger::logger())?;
+        self.applied = 1;
+        self.last_snapshot = 1;
+        log::info!(target: "raft", "bootstrapped a new cluster of {} voters", peers.len());
+        if peers.len() == 1 {
+            self.node.campaign()?;
+        }
+        Ok(true)
+    }
+
+    fn change_membership(&mut self, change: ConfChange, reply: Reply) {
+        self.submit(reply, |node, context| node.propose_conf_change(context, change));
+    }
+
     fn propose(&mut self, data: Vec<u8>, reply: Reply) {
+        self.submit(reply, |node, context| node.propose(context, data));
+    }
+
+    /// Proposes through `propose` on the leader, remembering whom to answer when the entry
+    /// (tagged with a proposal id in its context) is applied.
+    fn submit(
+        &mut self,
+        reply: Reply,
+        propose: impl FnOnce(&mut RawNode<RedbStorage>, Vec<u8>) -> Result<(), raft::Error>,
+    ) {
         if self.node.raft.state != StateRole::Leader {
             let leader = Some(self.node.raft.leader_id).filter(|id| *id != 0);
             let _ = reply.try_send(Err(RaftError::NotLeader { leader }));
@@ -197,7 +338,7 @@ impl Loop {
         }
         let id = self.next_proposal;
         self.next_proposal += 1;
-        match self.node.propose(id.to_be_bytes().to_vec(), data) {
+        match propose(&mut self.node, id.to_be_bytes().to_vec()) {
             Ok(()) => {
                 self.pending.insert(id, (self.node.raft.term, reply));
             }
@@ -244,32 +385,58 @@ impl Loop {
     fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), RaftError> {
         for entry in entries {
             match entry.get_entry_type() {
-                EntryType::EntryNormal if !entry.data.is_empty() => {
-                    self.fsm.apply(entry.index, &entry.data);
-                    if let Ok(id) = <[u8; 8]>::try_from(&entry.context[..]) {
-                        let id = u64::from_be_bytes(id);
-                        if self.pending.get(&id).is_some_and(|(term, _)| *term == entry.term) {
-                            let (_, reply) = self.pending.remove(&id).expect("checked above");
-                            let _ = reply.try_send(Ok(entry.index));
-                        }
-                    }
-                }
+                EntryType::EntryNormal if !entry.data.is_empty() => self.fsm.apply(entry.index, &entry.data),
                 EntryType::EntryNormal => {}
                 EntryType::EntryConfChange => {
-                    let mut cc = raft::eraftpb::ConfChange::default();
-                    cc.merge_from_bytes(&entry.data).map_err(|e| RaftError::Restore(e.to_string()))?;
-                    let cs = self.node.apply_conf_change(&cc)?;
-                    self.node.mut_store().set_conf_state(&cs)?;
+                    let change = ConfChange::parse_from_bytes(&entry.data)
+                        .map_err(|e| RaftError::Restore(format!("membership change at {}: {e}", entry.index)))?;
+                    self.apply_membership(&change)?;
                 }
                 EntryType::EntryConfChangeV2 => {
-                    let mut cc = raft::eraftpb::ConfChangeV2::default();
-                    cc.merge_from_bytes(&entry.data).map_err(|e| RaftError::Restore(e.to_string()))?;
-                    let cs = self.node.apply_conf_change(&cc)?;
+                    // This server never proposes joint changes; apply one if a log has it.
+                    let change = raft::eraftpb::ConfChangeV2::parse_from_bytes(&entry.data)
+                        .map_err(|e| RaftError::Restore(format!("membership change at {}: {e}", entry.index)))?;
+                    let cs = self.node.apply_conf_change(&change)?;
                     self.node.mut_store().set_conf_state(&cs)?;
                 }
             }
+            self.answer(&entry);
             self.applied = entry.index;
         }
+        Ok(())
+    }
+
+    /// Answers the proposal an applied entry came from, if it was this server's.
+    fn answer(&mut self, entry: &Entry) {
+        let Ok(id) = <[u8; 8]>::try_from(&entry.context[..]) else { return };
+        let id = u64::from_be_bytes(id);
+        if self.pending.get(&id).is_some_and(|(term, _)| *term == entry.term) {
+            let (_, reply) = self.pending.remove(&id).expect("checked above");
+            let _ = reply.try_send(Ok(entry.index));
+        }
+    }
+
+    fn apply_membership(&mut self, change: &ConfChange) -> Result<(), RaftError> {
+        let cs = self.node.apply_conf_change(change)?;
+        self.node.mut_store().set_conf_state(&cs)?;
+        let peers = {
+            let mut book = self.book.write().expect("peer book lock poisoned");
+            match change.get_change_type() {
+                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                    if let Ok(peer) = serde_json::from_slice::<Peer>(&change.context) {
+                        log::info!(target: "raft", "server {} ({:x}) at {} added", peer.name, change.node_id, peer.addr);
+                        book.insert(change.node_id, peer);
+                    }
+                    self.snapshot_soon = true;
+                }
+                ConfChangeType::RemoveNode => {
+                    log::info!(target: "raft", "server {:x} removed", change.node_id);
+                    book.remove(&change.node_id);
+                }
+            }
+            book.clone()
+        };
+        self.node.store().set_peers(&peers)?;
         Ok(())
     }
 
@@ -286,7 +453,10 @@ impl Loop {
             }
             _ => {}
         }
-        if self.applied >= self.last_snapshot + self.cfg.snapshot_threshold {
+        if self.applied >= self.last_snapshot + self.cfg.snapshot_threshold
+            || (self.snapshot_soon && self.applied > self.last_snapshot)
+        {
+            self.snapshot_soon = false;
             self.take_snapshot()?;
         }
         let raft = &self.node.raft;
@@ -298,6 +468,7 @@ impl Loop {
             applied_index: self.applied,
             last_snapshot_index: self.last_snapshot,
             voters: raft.prs().conf().voters().ids().iter().collect(),
+            last_leader_contact: if is_leader { Some(Instant::now()) } else { self.last_leader_contact },
         };
         if self.leader_since.is_some_and(|since| self.applied >= since) && !self.announced_leader {
             self.set_leader(true);

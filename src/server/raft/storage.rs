@@ -6,13 +6,17 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_entries");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 const HARD_STATE: &str = "hard_state";
 const CONF_STATE: &str = "conf_state";
 const SNAPSHOT: &str = "snapshot";
+const SERVER_ID: &str = "server_id";
+const PEERS: &str = "peers";
 
 /// redb's page cache for the Raft store; the log is read mostly at its tail.
 const CACHE_BYTES: usize = 4 << 20;
@@ -23,10 +27,20 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("raft store: corrupt {what}: {source}")]
     Corrupt { what: &'static str, source: protobuf::ProtobufError },
+    #[error("raft store: corrupt peer list: {0}")]
+    CorruptPeers(serde_json::Error),
 }
 
 fn redb_err<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::Redb(e.into())
+}
+
+/// Another server as this one knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Peer {
+    /// Its RPC address, `host:port`.
+    pub addr: String,
+    pub name: String,
 }
 
 fn to_raft(e: StoreError) -> raft::Error {
@@ -34,7 +48,7 @@ fn to_raft(e: StoreError) -> raft::Error {
 }
 
 pub struct RedbStorage {
-    db: Database,
+    db: Arc<Database>,
     /// Index and term of the last snapshot (0, 0 when none).
     snapshot_index: Cell<u64>,
     snapshot_term: Cell<u64>,
@@ -48,6 +62,15 @@ impl RedbStorage {
         txn.open_table(ENTRIES).map_err(redb_err)?;
         txn.open_table(META).map_err(redb_err)?;
         txn.commit().map_err(redb_err)?;
+        RedbStorage::over(Arc::new(db))
+    }
+
+    /// A second storage over the same file, for a Raft node rebuilt after bootstrap.
+    pub fn reopen(&self) -> Result<RedbStorage, StoreError> {
+        RedbStorage::over(self.db.clone())
+    }
+
+    fn over(db: Arc<Database>) -> Result<RedbStorage, StoreError> {
         let storage =
             RedbStorage { db, snapshot_index: Cell::new(0), snapshot_term: Cell::new(0), last_index: Cell::new(0) };
         let meta = storage.snapshot_meta()?;
@@ -90,10 +113,57 @@ impl RedbStorage {
     }
 
     pub fn set_conf_state(&self, cs: &ConfState) -> Result<(), StoreError> {
-        let bytes = cs.write_to_bytes().expect("conf state encodes");
+        self.write_meta(CONF_STATE, &cs.write_to_bytes().expect("conf state encodes"))
+    }
+
+    fn write_meta(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(redb_err)?;
-        txn.open_table(META).map_err(redb_err)?.insert(CONF_STATE, bytes.as_slice()).map_err(redb_err)?;
+        txn.open_table(META).map_err(redb_err)?.insert(key, bytes).map_err(redb_err)?;
         txn.commit().map_err(redb_err)
+    }
+
+    /// This server's Raft id: chosen at random on first start and kept for good.
+    pub fn server_id(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let stored = txn.open_table(META).map_err(redb_err)?.get(SERVER_ID).map_err(redb_err)?;
+        if let Some(id) = stored.and_then(|bytes| <[u8; 8]>::try_from(bytes.value()).ok()) {
+            return Ok(u64::from_be_bytes(id));
+        }
+        let id = fastrand::u64(1..);
+        self.write_meta(SERVER_ID, &id.to_be_bytes())?;
+        Ok(id)
+    }
+
+    /// The servers' addresses by Raft id, as last saved.
+    pub fn peers(&self) -> Result<BTreeMap<u64, Peer>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb_err)?;
+        let stored = txn.open_table(META).map_err(redb_err)?.get(PEERS).map_err(redb_err)?;
+        match stored {
+            Some(bytes) => serde_json::from_slice(bytes.value()).map_err(StoreError::CorruptPeers),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    pub fn set_peers(&self, peers: &BTreeMap<u64, Peer>) -> Result<(), StoreError> {
+        self.write_meta(PEERS, &serde_json::to_vec(peers).expect("peers encode"))
+    }
+
+    /// Starts a new cluster of `voters`: the log begins with a snapshot at index 1 holding
+    /// the voter set and `data` (the empty state), so a server added later is always caught
+    /// up by snapshot and learns the voters from it. Refused on a store that already has a
+    /// cluster.
+    pub fn bootstrap(&self, voters: Vec<u64>, data: Vec<u8>) -> Result<bool, StoreError> {
+        if self.is_initialized()? {
+            return Ok(false);
+        }
+        let mut snapshot = Snapshot::default();
+        snapshot.set_data(data.into());
+        let meta = snapshot.mut_metadata();
+        meta.index = 1;
+        meta.term = 1;
+        meta.set_conf_state(ConfState::from((voters, vec![])));
+        self.save_snapshot(&snapshot, false)?;
+        Ok(true)
     }
 
     /// Appends entries (replacing any conflicting tail) and saves the hard state, in one

@@ -25,7 +25,8 @@ impl StateMachine for Recorder {
 
 fn config(dir: &std::path::Path, snapshot_threshold: u64) -> RaftConfig {
     RaftConfig {
-        id: 1,
+        name: "test".into(),
+        advertise: "127.0.0.1:1".into(),
         data_dir: dir.to_path_buf(),
         tick_interval: Duration::from_millis(20),
         election_tick: 10,
@@ -61,7 +62,7 @@ fn proposals_apply_in_order_exactly_once() {
     let dir = temp_dir("order");
     let (handle, log) = start(&dir, 8192);
     assert!(handle.is_leader());
-    assert_eq!(handle.status().leader_id, 1);
+    assert_eq!(handle.status().leader_id, handle.id());
     let indexes = propose_all(&handle, 0..20);
     assert!(indexes.windows(2).all(|w| w[0] < w[1]), "indexes increase: {indexes:?}");
     assert_eq!(payloads(&log), (0..20).map(|i| format!("cmd-{i}")).collect::<Vec<_>>());
