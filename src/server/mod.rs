@@ -176,6 +176,13 @@ impl Server {
         self.raft.is_leader()
     }
 
+    /// Waits until a read of this server's state sees every acknowledged write (this server
+    /// must lead; see [`RaftHandle::read_barrier`]).
+    pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        self.raft.read_barrier().await?;
+        Ok(())
+    }
+
     /// The servers this one knows, by Raft id.
     pub fn peers(&self) -> std::collections::BTreeMap<u64, raft::Peer> {
         self.raft.peers()

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod faults;
+pub mod servers;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -50,7 +53,12 @@ pub struct Agent {
 impl Agent {
     /// Writes a config with fresh ports and starts `rove agent` with it and `extra_args`.
     pub fn start(dir: &Path, name: &str, extra_config: &str, extra_args: &[&str]) -> Agent {
-        let (http_port, rpc_port, serf_port) = (free_port(), free_port(), free_port());
+        Agent::start_on(dir, name, [free_port(), free_port(), free_port()], extra_config, extra_args)
+    }
+
+    /// Like [`Agent::start`] on given HTTP, RPC and serf ports.
+    pub fn start_on(dir: &Path, name: &str, ports: [u16; 3], extra_config: &str, extra_args: &[&str]) -> Agent {
+        let [http_port, rpc_port, serf_port] = ports;
         let data_dir = dir.join(format!("{name}-data"));
         let config_path = dir.join(format!("{name}.hcl"));
         let config = format!(
@@ -221,6 +229,19 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
 
 /// A minimal HTTP/1.1 exchange: returns the status and the body.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<u8>)> {
+    http_with_headers(port, method, path, body).map(|(status, _, body)| (status, body))
+}
+
+/// Response headers, names lowercased.
+pub type Headers = Vec<(String, String)>;
+
+/// An HTTP/1.1 exchange that also returns the response headers.
+pub fn http_with_headers(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, Headers, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or_default();
@@ -235,7 +256,13 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&[u8]>) -> std::io
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(std::io::ErrorKind::InvalidData)?;
-    Ok((status, raw[split + 4..].to_vec()))
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, raw[split + 4..].to_vec()))
 }
 
 /// Writes a job file into `dir` and returns its path.

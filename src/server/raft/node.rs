@@ -20,6 +20,7 @@ type Reply = smol::channel::Sender<Result<u64, RaftError>>;
 enum Op {
     Propose(Vec<u8>, Reply),
     ChangeMembership(ConfChange, Reply),
+    ReadBarrier(Reply),
     Step(Message),
     Delivery(Delivery),
     Bootstrap(BTreeMap<u64, Peer>, smol::channel::Sender<Result<bool, RaftError>>),
@@ -64,6 +65,15 @@ impl RaftHandle {
         change.set_change_type(ConfChangeType::RemoveNode);
         change.node_id = id;
         self.change_membership(change).await
+    }
+
+    /// Resolves once this server has confirmed with a quorum that it still leads and has
+    /// applied everything committed when the barrier was asked for (Raft's ReadIndex), so a
+    /// read of the state after it sees every write acknowledged before it.
+    pub async fn read_barrier(&self) -> Result<u64, RaftError> {
+        let (tx, rx) = smol::channel::bounded(1);
+        self.ops.send(Op::ReadBarrier(tx)).map_err(|_| RaftError::Shutdown)?;
+        rx.recv().await.map_err(|_| RaftError::Shutdown)?
     }
 
     async fn change_membership(&self, change: ConfChange) -> Result<u64, RaftError> {
@@ -152,6 +162,10 @@ struct Loop {
     /// Proposals awaiting their entry: id -> (the term they were proposed in, reply). Ids
     /// restart with the process, so an entry only answers a proposal of its own term.
     pending: HashMap<u64, (u64, Reply)>,
+    /// Read barriers awaiting a quorum's confirmation, by request id; then awaiting the
+    /// confirmed index to be applied.
+    pending_reads: HashMap<u64, Reply>,
+    confirmed_reads: Vec<(u64, Reply)>,
     next_proposal: u64,
     applied: u64,
     last_snapshot: u64,
@@ -224,6 +238,8 @@ pub fn start(cfg: RaftConfig, mut fsm: Box<dyn StateMachine>, bootstrap_single: 
         snapshot_soon: false,
         leadership: lead_tx,
         pending: HashMap::new(),
+        pending_reads: HashMap::new(),
+        confirmed_reads: Vec::new(),
         next_proposal: 1,
         applied,
         last_snapshot: applied,
@@ -248,6 +264,7 @@ impl Loop {
             match ops.recv_timeout(timeout) {
                 Ok(Op::Propose(data, reply)) => self.propose(data, reply),
                 Ok(Op::ChangeMembership(change, reply)) => self.change_membership(change, reply),
+                Ok(Op::ReadBarrier(reply)) => self.read_barrier(reply),
                 Ok(Op::Step(message)) => self.step(message),
                 Ok(Op::Delivery(Delivery::Unreachable(to))) => self.node.report_unreachable(to),
                 Ok(Op::Delivery(Delivery::Snapshot { to, delivered })) => {
@@ -316,6 +333,43 @@ impl Loop {
         Ok(true)
     }
 
+    /// A new request id on the leader; elsewhere the caller is told who leads.
+    fn leader_request(&mut self, reply: &Reply) -> Option<u64> {
+        if self.node.raft.state != StateRole::Leader {
+            let leader = Some(self.node.raft.leader_id).filter(|id| *id != 0);
+            let _ = reply.try_send(Err(RaftError::NotLeader { leader }));
+            return None;
+        }
+        self.next_proposal += 1;
+        Some(self.next_proposal - 1)
+    }
+
+    fn read_barrier(&mut self, reply: Reply) {
+        let Some(id) = self.leader_request(&reply) else { return };
+        self.node.read_index(id.to_be_bytes().to_vec());
+        self.pending_reads.insert(id, reply);
+    }
+
+    /// Read indexes confirmed by a quorum wait until they are applied.
+    fn confirm_reads(&mut self, states: &[raft::ReadState]) {
+        for state in states {
+            let Ok(id) = <[u8; 8]>::try_from(&state.request_ctx[..]) else { continue };
+            if let Some(reply) = self.pending_reads.remove(&u64::from_be_bytes(id)) {
+                self.confirmed_reads.push((state.index, reply));
+            }
+        }
+    }
+
+    fn answer_reads(&mut self) {
+        let applied = self.applied;
+        self.confirmed_reads.retain(|(index, reply)| {
+            if *index <= applied {
+                let _ = reply.try_send(Ok(applied));
+            }
+            *index > applied
+        });
+    }
+
     fn change_membership(&mut self, change: ConfChange, reply: Reply) {
         self.submit(reply, |node, context| node.propose_conf_change(context, change));
     }
@@ -331,13 +385,7 @@ impl Loop {
         reply: Reply,
         propose: impl FnOnce(&mut RawNode<RedbStorage>, Vec<u8>) -> Result<(), raft::Error>,
     ) {
-        if self.node.raft.state != StateRole::Leader {
-            let leader = Some(self.node.raft.leader_id).filter(|id| *id != 0);
-            let _ = reply.try_send(Err(RaftError::NotLeader { leader }));
-            return;
-        }
-        let id = self.next_proposal;
-        self.next_proposal += 1;
+        let Some(id) = self.leader_request(&reply) else { return };
         match propose(&mut self.node, id.to_be_bytes().to_vec()) {
             Ok(()) => {
                 self.pending.insert(id, (self.node.raft.term, reply));
@@ -357,6 +405,7 @@ impl Loop {
         }
         let mut ready = self.node.ready();
         self.transport.send(ready.take_messages());
+        self.confirm_reads(ready.read_states());
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot().clone())?;
         }
@@ -473,6 +522,7 @@ impl Loop {
         if self.leader_since.is_some_and(|since| self.applied >= since) && !self.announced_leader {
             self.set_leader(true);
         }
+        self.answer_reads();
         Ok(())
     }
 
@@ -500,7 +550,8 @@ impl Loop {
     }
 
     fn fail_pending(&mut self, err: impl Fn() -> RaftError) {
-        for (_, (_, reply)) in self.pending.drain() {
+        let reads = self.pending_reads.drain().map(|(_, r)| r).chain(self.confirmed_reads.drain(..).map(|(_, r)| r));
+        for reply in self.pending.drain().map(|(_, (_, r))| r).chain(reads) {
             let _ = reply.try_send(Err(err()));
         }
     }
