@@ -6,7 +6,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{http, wait_until, Agent, TempDir, BIN};
+use common::{http, rss_kb, wait_until, Agent, TempDir, BIN};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 25;
@@ -28,15 +28,6 @@ fn job_json(id: &str) -> String {
         }
     })
     .to_string()
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -157,7 +157,7 @@ fn rpc_handler(ctx: Arc<ApiContext>) -> crate::rpc::server::Handler {
                     Response::Http { status: response.status, headers: response.headers, body: response.body }
                 }
                 (request, Some(server)) => server.handle_rpc(request).await,
-                (_, None) => Response::Error { message: "this agent is not a server".into() },
+                (_, None) => Response::refusal("this agent is not a server"),
             }
         })
     })

@@ -53,12 +53,13 @@ fn write_load(ports: Vec<u16>, stop: Arc<AtomicBool>, history: Arc<Mutex<History
 fn read_load(ports: Vec<u16>, stop: Arc<AtomicBool>, history: Arc<Mutex<History>>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut seen = BTreeSet::new();
+        let mut last_read = String::new();
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
             let acked_before = history.lock().unwrap().acknowledged.clone();
             let port = ports[n % ports.len()];
             n += 1;
-            let Ok((status, _, body)) = http_with_headers(port, "GET", "/v1/jobs?prefix=load-", None) else {
+            let Ok((status, headers, body)) = http_with_headers(port, "GET", "/v1/jobs?prefix=load-", None) else {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             };
@@ -73,10 +74,14 @@ fn read_load(ports: Vec<u16>, stop: Arc<AtomicBool>, history: Arc<Mutex<History>
             if let Some(missing) = acked_before.difference(&ids).next() {
                 h.read_violations.push(format!("read through port {port} misses acknowledged {missing}"));
             }
+            let index = headers.iter().find(|(k, _)| k == "x-nomad-index").map_or("", |(_, v)| v.as_str());
+            let this_read = format!("port {port} index {index} with {} jobs", ids.len());
             if let Some(gone) = seen.difference(&ids).next() {
-                h.read_violations.push(format!("read through port {port} went backwards: {gone} disappeared"));
+                h.read_violations
+                    .push(format!("read went backwards: {gone} disappeared: {last_read}, then {this_read}"));
             }
             seen = ids;
+            last_read = this_read;
         }
     })
 }
@@ -196,6 +201,9 @@ fn a_partitioned_leader_stops_accepting_writes_and_the_majority_carries_on() {
     assert!(cluster.register(old, "before-partition").unwrap());
 
     cluster.faults.isolate(&cluster.names[old]);
+    // Cut off, the old leader cannot confirm it still leads: no consistent read from it.
+    let (status, _) = cluster.servers[old].try_get("/v1/jobs").unwrap();
+    assert_eq!(status, 500, "a leader without a quorum refuses consistent reads");
     let new = cluster.wait_leader(&majority, Duration::from_secs(15));
     assert_ne!(new, old);
     wait_until(Duration::from_secs(10), "the cut-off leader to step down", || {

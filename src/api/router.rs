@@ -135,6 +135,12 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest, from_server: bool) -> ApiR
             }
             Some(server) => match server.leader_route().await {
                 Ok(LeaderRoute::Here) => {
+                    // A consistent read: only once the leader confirmed it still leads.
+                    if method == "GET" {
+                        if let Err(e) = server.read_barrier().await {
+                            return ApiResponse::from(e);
+                        }
+                    }
                     with_leader_headers(server, server_route(server, method, &segments, &req).await)
                 }
                 Ok(LeaderRoute::At(leader)) => forward(&RpcClient::new(vec![leader]), req, true).await,

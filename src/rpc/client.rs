@@ -44,7 +44,8 @@ impl RpcClient {
                 None
             };
             match smol::future::or(attempt, expired).await {
-                Some(Ok(Response::Error { message })) => return Err(RpcError::Remote(message)),
+                Some(Ok(Response::Error { message, retryable: true })) => last = format!("{addr}: {message}"),
+                Some(Ok(Response::Error { message, retryable: false })) => return Err(RpcError::Remote(message)),
                 Some(Ok(response)) => {
                     self.preferred.store(i, Ordering::Relaxed);
                     return Ok(response);

@@ -49,6 +49,13 @@ pub enum Request {
     ServerJoin { id: u64, peer: Peer },
 }
 
+impl Response {
+    /// A failure the caller should not retry.
+    pub fn refusal(message: impl Into<String>) -> Response {
+        Response::Error { message: message.into(), retryable: false }
+    }
+}
+
 impl Request {
     /// Whether the request changes state, and so runs on the leader.
     pub fn needs_leader(&self) -> bool {
@@ -83,8 +90,12 @@ pub enum Response {
     ServerHello {
         hello: ServerHello,
     },
-    /// The request failed; `message` says why.
+    /// The request failed; `message` says why. A `retryable` failure is one of the moment
+    /// (no leader during an election, a leader unreachable): the caller tries another
+    /// server, or again later, rather than dropping what it sent.
     Error {
         message: String,
+        #[serde(default)]
+        retryable: bool,
     },
 }

@@ -65,7 +65,7 @@ async fn serve_connection(
     while let Some(frame) = read_frame(&mut stream).await? {
         let response = match serde_json::from_slice::<Request>(&frame) {
             Ok(request) => handler(request).await,
-            Err(e) => Response::Error { message: format!("malformed RPC request: {e}") },
+            Err(e) => Response::refusal(format!("malformed RPC request: {e}")),
         };
         let payload = serde_json::to_vec(&response).expect("responses serialize to JSON");
         write_frame(&mut stream, &payload).await?;

@@ -286,7 +286,7 @@ impl Server {
             match self.leader_route().await {
                 Ok(LeaderRoute::Here) => {}
                 Ok(LeaderRoute::At(addr)) => return forward_rpc(&addr, &request).await,
-                Err(e) => return Response::Error { message: e.to_string() },
+                Err(e) => return e.into(),
             }
         }
         let result = match request {
@@ -311,7 +311,13 @@ impl Server {
             Request::ServerHello { hello } => Ok(Response::ServerHello { hello: self.meet(hello) }),
             Request::ServerJoin { id, peer } => self.join_server(id, peer).await.map(|index| Response::Index { index }),
         };
-        result.unwrap_or_else(|e| Response::Error { message: e.to_string() })
+        result.unwrap_or_else(Response::from)
+    }
+}
+
+impl From<ServerError> for Response {
+    fn from(e: ServerError) -> Response {
+        Response::Error { message: e.to_string(), retryable: e.is_transient() }
     }
 }
 
@@ -319,8 +325,8 @@ impl Server {
 async fn forward_rpc(leader: &str, request: &Request) -> Response {
     match RpcClient::new(vec![leader.to_string()]).call(request, FORWARD_TIMEOUT).await {
         Ok(response) => response,
-        Err(RpcError::Remote(message)) => Response::Error { message },
-        Err(e) => Response::Error { message: ServerError::Forward(e.to_string()).to_string() },
+        Err(RpcError::Remote(message)) => Response::refusal(message),
+        Err(e) => ServerError::Forward(e.to_string()).into(),
     }
 }
 

@@ -97,6 +97,20 @@ pub enum ServerError {
     Forward(String),
 }
 
+impl ServerError {
+    /// Whether the failure is of the moment (leadership changing, a server going away), so
+    /// the same request may succeed when tried again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ServerError::Raft(RaftError::NotLeader { .. } | RaftError::Shutdown)
+                | ServerError::NoLeader
+                | ServerError::Forward(_)
+                | ServerError::ShuttingDown
+        )
+    }
+}
+
 /// Proposes typed commands through Raft; resolves once they are applied.
 #[derive(Clone)]
 pub struct Proposer {
