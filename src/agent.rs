@@ -72,6 +72,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             retry_join: config.server.retry_join.clone(),
             retry_interval: config.server.retry_interval,
             raft_multiplier: config.server.raft_multiplier,
+            raft_snapshot_threshold: config.server.raft_snapshot_threshold,
             ..ServerConfig::single(data_dir.join("server"), &config.name)
         };
         Some(Server::start(server_config).context("starting the server")?)

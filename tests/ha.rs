@@ -235,6 +235,93 @@ fn a_partitioned_leader_stops_accepting_writes_and_the_majority_carries_on() {
     assert!(cluster.register(old, "after-heal").unwrap(), "the healed server forwards writes again");
 }
 
+#[test]
+fn servers_join_leave_and_a_replaced_server_leaves_no_stale_voter() {
+    let dir = TempDir::new("ha-membership");
+    let mut cluster = ServerCluster::start(dir.path(), 3);
+    let leader = cluster.wait_leader(&cluster.all(), Duration::from_secs(10));
+    assert!(cluster.register(leader, "before-join").unwrap());
+    // Asked of the first leader, which stays up throughout.
+    let peers = |cluster: &ServerCluster| -> Vec<(String, String)> {
+        let config = cluster.servers[leader].get("/v1/operator/raft/configuration?stale");
+        let servers = config["Servers"].as_array().cloned().unwrap_or_default();
+        let mut peers: Vec<(String, String)> = servers
+            .iter()
+            .map(|s| (s["Node"].as_str().unwrap().to_string(), s["ID"].as_str().unwrap().to_string()))
+            .collect();
+        peers.sort();
+        peers
+    };
+
+    // A fourth server joins the running cluster and catches up.
+    let fourth = cluster.add_server(dir.path());
+    wait_until(Duration::from_secs(30), "the fourth server to be a voter", || {
+        (peers(&cluster).len() == 4).then_some(())
+    });
+    wait_until(Duration::from_secs(30), "the fourth server to catch up", || {
+        cluster.stale_job_ids(fourth, "")?.contains(&"before-join".to_string()).then_some(())
+    });
+    let listed = cluster.servers[fourth].cli_ok(&["operator", "raft", "list-peers"]);
+    assert!(listed.contains("server4.global") && listed.contains("leader"), "{listed}");
+
+    // It is removed again.
+    let address = cluster.advertised[fourth].clone();
+    cluster.servers[leader].cli_ok(&["operator", "raft", "remove-peer", "-peer-address", &address]);
+    wait_until(Duration::from_secs(10), "three voters again", || (peers(&cluster).len() == 3).then_some(()));
+    cluster.servers[fourth].stop();
+
+    // A server that loses its data comes back under a new ID; the old one is dropped.
+    let victim = cluster.all().into_iter().find(|&i| i != leader && i != fourth).unwrap();
+    let old_peers = peers(&cluster);
+    cluster.servers[victim].kill();
+    std::fs::remove_dir_all(&cluster.servers[victim].data_dir).unwrap();
+    cluster.servers[victim].restart(&[]);
+    wait_until(Duration::from_secs(30), "the replaced server to be a voter under a new ID", || {
+        let now = peers(&cluster);
+        (now.len() == 3 && now != old_peers).then_some(())
+    });
+    wait_until(Duration::from_secs(30), "the replaced server to catch up", || {
+        cluster.stale_job_ids(victim, "")?.contains(&"before-join".to_string()).then_some(())
+    });
+    let members = cluster.servers[leader].cli_ok(&["server", "members"]);
+    assert_eq!(members.matches("alive").count(), 3, "{members}");
+    assert!(!members.contains("failed"), "{members}");
+}
+
+#[test]
+fn a_lagging_server_catches_up_by_snapshot_and_the_log_stays_bounded() {
+    let dir = TempDir::new("ha-snapshot");
+    let mut cluster = ServerCluster::start_with(dir.path(), 3, "raft_snapshot_threshold = 50");
+    let leader = cluster.wait_leader(&cluster.all(), Duration::from_secs(10));
+    let lagging = others(&cluster, leader)[0];
+    cluster.servers[lagging].kill();
+    for i in 0..150 {
+        assert!(cluster.register(leader, &format!("job-{i:03}")).unwrap());
+    }
+    cluster.servers[lagging].restart(&[]);
+    wait_until(Duration::from_secs(30), "the lagging server to catch up", || {
+        (cluster.stale_job_ids(lagging, "job-")?.len() == 150).then_some(())
+    });
+    assert!(
+        cluster.servers[lagging].logs().contains("installed a snapshot from the leader"),
+        "caught up by snapshot:\n{}",
+        cluster.servers[lagging].logs()
+    );
+
+    // A steady write load that does not grow the state does not grow the data dir.
+    let raft_file = cluster.servers[leader].data_dir.join("server/raft.redb");
+    let steady = |n: usize| {
+        for _ in 0..n {
+            assert!(cluster.register(leader, "steady").unwrap());
+        }
+        std::fs::metadata(&raft_file).unwrap().len()
+    };
+    let after_first = steady(300);
+    let after_more = steady(900);
+    eprintln!("raft.redb: {after_first} bytes after 300 steady writes, {after_more} after 900 more");
+    assert!(after_more <= after_first * 3 / 2, "raft.redb grew from {after_first} to {after_more} bytes");
+}
+
 /// Kills, restarts and partitions at random under a steady write and read load, checking
 /// the history after every round. `ROVE_FAULT_ROUNDS` sets the rounds (default 6).
 #[test]

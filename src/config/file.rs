@@ -31,7 +31,14 @@ const TOP: Schema = Schema {
 const PORTS: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES, unsupported: &[] };
 const ADVERTISE: Schema = Schema { attributes: &["http", "rpc", "serf"], blocks: &[], homes: HOMES, unsupported: &[] };
 const SERVER: Schema = Schema {
-    attributes: &["enabled", "bootstrap_expect", "heartbeat_grace", "min_heartbeat_ttl", "raft_multiplier"],
+    attributes: &[
+        "enabled",
+        "bootstrap_expect",
+        "heartbeat_grace",
+        "min_heartbeat_ttl",
+        "raft_multiplier",
+        "raft_snapshot_threshold",
+    ],
     blocks: &["server_join"],
     homes: HOMES,
     unsupported: &[],
@@ -114,6 +121,7 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         let server = top.child(block);
         d.check(&server, &SERVER);
         config.raft_multiplier = d.uint(&server, "raft_multiplier").or(config.raft_multiplier);
+        config.raft_snapshot_threshold = d.uint(&server, "raft_snapshot_threshold").or(config.raft_snapshot_threshold);
         if config.raft_multiplier.is_some_and(|m| !(1..=10).contains(&m)) {
             d.problem(&server, "raft_multiplier: must be between 1 and 10");
         }

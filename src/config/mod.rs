@@ -44,6 +44,8 @@ pub struct ServerSection {
     pub retry_join: Vec<String>,
     pub retry_interval: Duration,
     pub raft_multiplier: u32,
+    /// Log entries applied between snapshots; each snapshot truncates the log.
+    pub raft_snapshot_threshold: u64,
     /// Added to a node's heartbeat TTL before the node is marked down.
     pub heartbeat_grace: Duration,
     /// The heartbeat TTL nodes are given.
@@ -104,6 +106,7 @@ pub struct PartialConfig {
     pub retry_join: Option<Vec<String>>,
     pub retry_interval: Option<Duration>,
     pub raft_multiplier: Option<u32>,
+    pub raft_snapshot_threshold: Option<u64>,
     pub heartbeat_grace: Option<Duration>,
     pub min_heartbeat_ttl: Option<Duration>,
     pub client_enabled: Option<bool>,
@@ -154,6 +157,7 @@ impl PartialConfig {
             retry_join,
             retry_interval,
             raft_multiplier,
+            raft_snapshot_threshold,
             heartbeat_grace,
             min_heartbeat_ttl,
             client_enabled,
@@ -193,6 +197,7 @@ impl PartialConfig {
                     .collect(),
                 retry_interval: self.retry_interval.unwrap_or(Duration::from_secs(30)),
                 raft_multiplier: self.raft_multiplier.unwrap_or(1),
+                raft_snapshot_threshold: self.raft_snapshot_threshold.unwrap_or(8192).max(1),
                 heartbeat_grace: self.heartbeat_grace.unwrap_or(Duration::from_secs(10)),
                 min_heartbeat_ttl: self.min_heartbeat_ttl.unwrap_or(Duration::from_secs(10)),
             },

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub retry_interval: Duration,
     /// Scales Raft's timing (Nomad's `raft_multiplier`): 1 is the fastest failover.
     pub raft_multiplier: u32,
+    /// Log entries applied between snapshots (Nomad's `raft_snapshot_threshold`).
+    pub raft_snapshot_threshold: u64,
 }
 
 impl ServerConfig {
@@ -75,6 +77,7 @@ impl ServerConfig {
             retry_join: Vec::new(),
             retry_interval: Duration::from_secs(15),
             raft_multiplier: 1,
+            raft_snapshot_threshold: 8192,
         }
     }
 }
@@ -151,7 +154,7 @@ impl Server {
             tick_interval: Duration::from_millis(100) * config.raft_multiplier.max(1),
             election_tick: 10,
             heartbeat_tick: 1,
-            snapshot_threshold: 8192,
+            snapshot_threshold: config.raft_snapshot_threshold,
         };
         let raft = RaftNode::start(raft_config, Box::new(fsm), config.bootstrap_expect <= 1)?;
         let proposer = Proposer { raft: raft.clone() };

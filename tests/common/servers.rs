@@ -19,27 +19,39 @@ pub struct ServerCluster {
 impl ServerCluster {
     /// Starts `n` servers expecting each other, and waits until they agree on a leader.
     pub fn start(dir: &Path, n: usize) -> ServerCluster {
+        ServerCluster::start_with(dir, n, "")
+    }
+
+    /// Like [`ServerCluster::start`], with `server_extra` added to each `server` block.
+    pub fn start_with(dir: &Path, n: usize, server_extra: &str) -> ServerCluster {
         let faults = Faults::default();
         let names: Vec<String> = (1..=n).map(|i| format!("server{i}")).collect();
         let ports: Vec<[u16; 3]> = (0..n).map(|_| [free_port(), free_port(), free_port()]).collect();
         let advertised: Vec<String> =
             names.iter().zip(&ports).map(|(name, p)| format!("127.0.0.1:{}", faults.proxy(name, p[1]))).collect();
-        let join: Vec<String> = advertised.iter().map(|a| format!("\"{a}\"")).collect();
         let servers = names
             .iter()
             .zip(&ports)
             .zip(&advertised)
             .map(|((name, ports), advertise)| {
-                let config = format!(
-                    "advertise {{\n  rpc = \"{advertise}\"\n}}\nserver {{\n  enabled = true\n  bootstrap_expect = {n}\n  server_join {{\n    retry_join = [{}]\n    retry_interval = \"500ms\"\n  }}\n}}\n",
-                    join.join(", ")
-                );
-                Agent::start_on(dir, name, *ports, &config, &[])
+                Agent::start_on(dir, name, *ports, &server_config(advertise, n, &advertised, server_extra), &[])
             })
             .collect();
         let cluster = ServerCluster { servers, names, advertised, faults };
         cluster.wait_leader(&cluster.all(), Duration::from_secs(30));
         cluster
+    }
+
+    /// Starts one more server that joins the running cluster; returns its index.
+    pub fn add_server(&mut self, dir: &Path) -> usize {
+        let name = format!("server{}", self.servers.len() + 1);
+        let ports = [free_port(), free_port(), free_port()];
+        let advertise = format!("127.0.0.1:{}", self.faults.proxy(&name, ports[1]));
+        let config = server_config(&advertise, self.servers.len(), &self.advertised, "");
+        self.servers.push(Agent::start_on(dir, &name, ports, &config, &[]));
+        self.names.push(name);
+        self.advertised.push(advertise);
+        self.servers.len() - 1
     }
 
     pub fn all(&self) -> Vec<usize> {
@@ -97,6 +109,15 @@ impl ServerCluster {
         let (status, body) = self.servers[i].try_get(&format!("/v1/jobs?prefix={prefix}&stale")).ok()?;
         job_ids(status, &body)
     }
+}
+
+/// A server's config: advertising `advertise`, expecting `expect` servers, joining `join`.
+fn server_config(advertise: &str, expect: usize, join: &[String], server_extra: &str) -> String {
+    let join: Vec<String> = join.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "advertise {{\n  rpc = \"{advertise}\"\n}}\nserver {{\n  enabled = true\n  bootstrap_expect = {expect}\n  {server_extra}\n  server_join {{\n    retry_join = [{}]\n    retry_interval = \"500ms\"\n  }}\n}}\n",
+        join.join(", ")
+    )
 }
 
 /// The IDs in a job list answer.

@@ -428,6 +428,7 @@ impl Loop {
         self.node.mut_store().save_snapshot(&snapshot, false)?;
         self.applied = index;
         self.last_snapshot = index;
+        log::info!(target: "raft", "installed a snapshot from the leader at index {index}");
         Ok(())
     }
 
