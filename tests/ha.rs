@@ -136,6 +136,9 @@ fn losing_the_leader_loses_no_acknowledged_write_and_a_full_restart_keeps_everyt
         (history.lock().unwrap().acknowledged.len() >= 20).then_some(())
     });
 
+    // A job whose evaluation is still in flight when the leader dies.
+    let in_flight = sleeper.replace("sleeper", "in-flight");
+    client.cli_ok(&["job", "run", "-detach", &common::job_file(dir.path(), "in-flight.hcl", &in_flight)]);
     cluster.servers[leader].kill();
     let killed_at = Instant::now();
     let acked_at_kill = history.lock().unwrap().acknowledged.len();
@@ -149,6 +152,9 @@ fn losing_the_leader_loses_no_acknowledged_write_and_a_full_restart_keeps_everyt
     // The client failed over: its task kept running, and new work reaches it.
     let pinger = sleeper.replace("sleeper", "after-failover");
     client.run_until_running(dir.path(), "after-failover", &pinger);
+    client.wait_allocs("in-flight", "the in-flight job placed by the new leader", |allocs| {
+        allocs.iter().any(|a| a["ClientStatus"] == "running")
+    });
     let sleeper_allocs = client.allocs("sleeper");
     assert_eq!(sleeper_allocs.len(), 1, "the running task was not replaced: {sleeper_allocs:?}");
     assert_eq!(sleeper_allocs[0]["ID"], sleeper_alloc.as_str());

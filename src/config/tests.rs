@@ -13,7 +13,11 @@ fn shipped_examples_parse() {
     let dev = load_path(&configs_dir().join("dev.hcl")).unwrap().resolve();
     assert!(dev.server.enabled && dev.client.enabled && dev.raw_exec_enabled());
     let server = load_path(&configs_dir().join("server.hcl")).unwrap().resolve();
-    assert_eq!(server.server.bootstrap_expect, 1);
+    assert_eq!(server.server.bootstrap_expect, 3);
+    assert_eq!(server.server.retry_join, ["10.0.0.11:4647", "10.0.0.12:4647", "10.0.0.13:4647"]);
+    assert_eq!(server.server.retry_interval, Duration::from_secs(15));
+    assert_eq!(server.server.raft_multiplier, 1);
+    assert_eq!(server.advertise_rpc.as_deref(), Some("10.0.0.11:4647"));
     assert_eq!(server.server.heartbeat_grace, Duration::from_secs(10));
     assert!(!server.client.enabled);
     let client = load_path(&configs_dir().join("client.hcl")).unwrap().resolve();
@@ -81,4 +85,16 @@ fn mistakes_are_named_with_suggestions_and_positions() {
     assert!(err.starts_with("r.hcl:1:"), "{err}");
     let err = parse("log_level = \"LOUD\"", Path::new("l.hcl")).unwrap_err().to_string();
     assert!(err.contains("log_level: \"LOUD\" is not a level"), "{err}");
+}
+
+#[test]
+fn server_join_addresses_get_the_rpc_port_and_bad_raft_settings_are_named() {
+    let src = "server {\n  enabled = true\n  server_join {\n    retry_join = [\"a.example\", \"b.example:5000\", \"[fd00::1]\", \"[fd00::2]:6000\"]\n  }\n}\n";
+    let config = super::file::parse(src, std::path::Path::new("join.hcl")).unwrap().resolve();
+    assert_eq!(config.server.retry_join, ["a.example:4647", "b.example:5000", "[fd00::1]:4647", "[fd00::2]:6000"]);
+    assert_eq!(config.server.retry_interval, Duration::from_secs(30), "Nomad's default");
+
+    let bad = "server {\n  raft_multiplier = 20\n}\n";
+    let err = super::file::parse(bad, std::path::Path::new("bad.hcl")).unwrap_err().to_string();
+    assert!(err.contains("bad.hcl") && err.contains("raft_multiplier"), "{err}");
 }
