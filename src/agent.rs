@@ -103,6 +103,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             }),
             docker: config.docker_options(),
             http_addr: http_addr.clone(),
+            host_volumes: config.client.host_volumes.clone(),
         };
         Some(Client::start(client_config).context("starting the client")?)
     } else {

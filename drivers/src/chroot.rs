@@ -65,6 +65,9 @@ pub enum ChrootError {
     /// A mount point would be made through a symbolic link in the task directory.
     #[error("{0} is a symbolic link; refusing to mount over it")]
     Symlink(PathBuf),
+    /// A host volume's path is missing on this machine.
+    #[error("host volume path {0} does not exist")]
+    MissingMount(PathBuf),
     /// The allocation's shared directory, to be mounted at /alloc, is missing.
     #[error("allocation directory {0} is not a directory")]
     NoAllocDir(PathBuf),
@@ -150,17 +153,24 @@ fn make_mount_point(root: &Path, target: &Path, file: bool, made: &mut Vec<PathB
 }
 
 impl RootFs {
-    /// Plans the root of a task whose directory is `task_dir`, with `alloc_dir` at /alloc,
-    /// and makes its mount points. Nothing is left behind when this fails.
-    pub fn prepare(task_dir: &Path, alloc_dir: &Path, env: &ChrootEnv) -> Result<RootFs, ChrootError> {
+    /// Plans the root of a task whose directory is `task_dir`, with `alloc_dir` at /alloc
+    /// and the host paths of `mounts`, and makes its mount points. Nothing is left behind
+    /// when this fails.
+    pub fn prepare(
+        task_dir: &Path,
+        alloc_dir: &Path,
+        env: &ChrootEnv,
+        mounts: &[crate::Mount],
+    ) -> Result<RootFs, ChrootError> {
         let mut made = Vec::new();
-        RootFs::plan(task_dir, alloc_dir, env, &mut made).inspect_err(|_| remove_mount_points(task_dir, &made))
+        RootFs::plan(task_dir, alloc_dir, env, mounts, &mut made).inspect_err(|_| remove_mount_points(task_dir, &made))
     }
 
     fn plan(
         task_dir: &Path,
         alloc_dir: &Path,
         env: &ChrootEnv,
+        mounts: &[crate::Mount],
         made: &mut Vec<PathBuf>,
     ) -> Result<RootFs, ChrootError> {
         if !alloc_dir.is_dir() {
@@ -173,6 +183,12 @@ impl RootFs {
             }
         }
         wanted.push((alloc_dir.to_path_buf(), task_dir.join("alloc"), true));
+        for mount in mounts {
+            if !mount.host.exists() {
+                return Err(ChrootError::MissingMount(mount.host.clone()));
+            }
+            wanted.push((mount.host.clone(), under(task_dir, &mount.task)?, !mount.read_only));
+        }
         // Parents before what is mounted inside them.
         wanted.sort_by(|a, b| a.1.cmp(&b.1));
         let mut binds = Vec::new();

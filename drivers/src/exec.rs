@@ -49,7 +49,7 @@ pub(crate) fn prepare_isolated(
         cpu_shares: (r.cpu_mhz > 0).then_some(r.cpu_mhz),
         cpus: (!cpus.is_empty()).then(|| cpus.join(",")),
     };
-    let rootfs = RootFs::prepare(&cfg.task_dir, &cfg.alloc_dir, chroot_env)?;
+    let rootfs = RootFs::prepare(&cfg.task_dir, &cfg.alloc_dir, chroot_env, &cfg.mounts)?;
     let cgroup = Cgroup::create(version, &cfg.id, &limits).map_err(DriverError::Cgroup).inspect_err(|_| {
         crate::chroot::remove_mount_points(&cfg.task_dir, rootfs.mount_points());
     })?;

@@ -61,6 +61,20 @@ pub struct TaskConfig {
     pub stdout_path: PathBuf,
     /// The task's stderr is appended to this path, as for `stdout_path`.
     pub stderr_path: PathBuf,
+    /// Host paths the task sees inside its root (host volumes); drivers without a root of
+    /// their own (raw_exec) ignore them.
+    pub mounts: Vec<Mount>,
+}
+
+/// A host path bound into a task's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The path on the host.
+    pub host: PathBuf,
+    /// Where the task sees it, an absolute path in the task's root.
+    pub task: PathBuf,
+    /// Whether the task may only read it.
+    pub read_only: bool,
 }
 
 /// A task's resources, as job files give them.

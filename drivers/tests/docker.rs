@@ -111,6 +111,7 @@ impl Task {
             resources: Resources { cpu_mhz: 100, memory_mb: 64, ..Resources::default() },
             stdout_path: root.join(format!("alloc/logs/{name}.stdout.0")),
             stderr_path: root.join(format!("alloc/logs/{name}.stderr.0")),
+            mounts: Vec::new(),
         };
         Task { allocs: allocs.to_path_buf(), root, cfg }
     }

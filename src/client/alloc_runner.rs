@@ -7,7 +7,7 @@ use super::task_runner::{self, event, new_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
 use crate::structs::{Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState};
 use base64::Engine;
-use rove_drivers::{Driver, TaskConfig};
+use rove_drivers::{Driver, Mount, TaskConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -161,6 +161,32 @@ fn fail_all(states: &mut BTreeMap<String, TaskState>, message: &str) {
     }
 }
 
+/// The host volumes a task mounts (`volume_mount` of a group's `volume` of type "host"),
+/// read-only when the mount, the group's volume or the node's volume says so.
+fn host_volume_mounts(group: &TaskGroup, task: &crate::structs::Task, node: &Node) -> Result<Vec<Mount>, String> {
+    task.volume_mounts
+        .iter()
+        .map(|mount| {
+            let volume = group
+                .volumes
+                .get(&mount.volume)
+                .ok_or_else(|| format!("volume_mount: the group has no volume {:?}", mount.volume))?;
+            if volume.volume_type != "host" {
+                return Err(format!("volume {:?}: type {:?} is not supported", mount.volume, volume.volume_type));
+            }
+            let offered = node
+                .host_volumes
+                .get(&volume.source)
+                .ok_or_else(|| format!("host volume {:?} is not configured on this node", volume.source))?;
+            Ok(Mount {
+                host: offered.path.clone().into(),
+                task: mount.destination.clone().into(),
+                read_only: mount.read_only || volume.read_only || offered.read_only,
+            })
+        })
+        .collect()
+}
+
 fn task_spec(
     alloc: &Allocation,
     group: &TaskGroup,
@@ -218,6 +244,7 @@ fn task_spec(
             },
             stdout_path: dir.log_fifo(&task.name, "stdout"),
             stderr_path: dir.log_fifo(&task.name, "stderr"),
+            mounts: host_volume_mounts(group, task, &ctx.node)?,
         },
         logs: task.log_config.unwrap_or_default(),
         restart,

@@ -55,12 +55,16 @@ pub struct ClientConfig {
     pub docker: rove_drivers::DockerOptions,
     /// The address this agent's HTTP API is reachable at, for `alloc logs`.
     pub http_addr: String,
+    /// Host directories offered to jobs by name (`client { host_volume "name" { ... } }`).
+    pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("client data dir {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
+    #[error("host_volume {name:?}: path {path} is not a directory")]
+    HostVolume { name: String, path: String },
 }
 
 pub struct Client {
@@ -74,6 +78,9 @@ pub struct Client {
 
 impl Client {
     pub fn start(config: ClientConfig) -> Result<Arc<Client>, ClientError> {
+        if let Some(bad) = config.host_volumes.values().find(|v| !Path::new(&v.path).is_dir()) {
+            return Err(ClientError::HostVolume { name: bad.name.clone(), path: bad.path.clone() });
+        }
         let data_err = |source| ClientError::DataDir { path: config.data_dir.clone(), source };
         std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
         let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
@@ -356,6 +363,7 @@ fn build_node(config: &ClientConfig, node_id: &str, drivers: &[Box<dyn rove_driv
         meta: config.meta.clone(),
         node_resources: machine.resources,
         drivers,
+        host_volumes: config.host_volumes.clone(),
         status: NodeStatus::Initializing,
         scheduling_eligibility: "eligible".into(),
         ..Node::default()

@@ -20,6 +20,7 @@ const HOMES: &[(&str, &str)] = &[
     ("server", "top-level"),
     ("server_join", "server"),
     ("client", "top-level"),
+    ("host_volume", "client"),
     ("config", "plugin"),
 ];
 const TOP: Schema = Schema {
@@ -47,10 +48,11 @@ const SERVER_JOIN: Schema =
     Schema { attributes: &["retry_join", "retry_interval"], blocks: &[], homes: HOMES, unsupported: &[] };
 const CLIENT: Schema = Schema {
     attributes: &["enabled", "servers", "node_class", "node_pool", "chroot_env"],
-    blocks: &["meta", "chroot_env"],
+    blocks: &["meta", "chroot_env", "host_volume"],
     homes: HOMES,
     unsupported: &[],
 };
+const HOST_VOLUME: Schema = Schema { attributes: &["path", "read_only"], blocks: &[], homes: HOMES, unsupported: &[] };
 const PLUGIN: Schema = Schema { attributes: &[], blocks: &["config"], homes: HOMES, unsupported: &[] };
 
 /// Loads a file, or every `*.hcl` file of a directory in name order, merged.
@@ -75,6 +77,16 @@ pub fn load_path(path: &Path) -> Result<PartialConfig, ConfigError> {
 fn load_file(path: &Path) -> Result<PartialConfig, ConfigError> {
     let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     parse(&src, path)
+}
+
+/// A named block's name (its label); a problem naming the block when it has none.
+fn label(d: &mut Decoder, scope: &Scope, block: &hcl::Block, example: &str) -> Option<String> {
+    let name = block.labels.first().map(|l| l.as_str().to_string());
+    if name.is_none() {
+        let kind = block.identifier.as_str();
+        d.problem(scope, format!("{kind} block needs its name as a label: `{example} {{ ... }}`"));
+    }
+    name
 }
 
 pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
@@ -143,6 +155,17 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         config.servers = d.strings(&client, "servers").or(config.servers);
         config.node_class = d.string(&client, "node_class").or(config.node_class);
         config.node_pool = d.string(&client, "node_pool").or(config.node_pool);
+        for block in client.blocks("host_volume") {
+            let Some(name) = label(&mut d, &client, block, "host_volume \"data\"") else { continue };
+            let volume = client.child(block);
+            d.check(&volume, &HOST_VOLUME);
+            let path = d.string(&volume, "path").unwrap_or_default();
+            if !path.starts_with('/') {
+                d.problem(&volume, format!("host_volume {name:?}: path must be an absolute path, got {path:?}"));
+            }
+            let read_only = d.boolean(&volume, "read_only").unwrap_or(false);
+            config.host_volumes.insert(name.clone(), crate::structs::ClientHostVolumeConfig { name, path, read_only });
+        }
         for meta in client.blocks("meta") {
             config.meta.extend(d.string_map(&client.child(meta)));
         }
@@ -153,10 +176,7 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         }
     }
     for block in top.blocks("plugin") {
-        let Some(name) = block.labels.first().map(|l| l.as_str().to_string()) else {
-            d.problem(&top, "plugin block needs its name as a label: `plugin \"raw_exec\" { ... }`");
-            continue;
-        };
+        let Some(name) = label(&mut d, &top, block, "plugin \"raw_exec\"") else { continue };
         let plugin = top.child(block);
         d.check(&plugin, &PLUGIN);
         let mut settings = serde_json::Map::new();

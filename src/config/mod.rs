@@ -62,6 +62,8 @@ pub struct ClientSection {
     /// `chroot_env { "/host/path" = "/path/in/task" }`: what exec and java tasks see of the
     /// host; `None` keeps Nomad's default set.
     pub chroot_env: Option<BTreeMap<String, String>>,
+    /// `host_volume "name" { path read_only }`: host directories offered to jobs.
+    pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
 }
 
 impl AgentConfig {
@@ -115,6 +117,7 @@ pub struct PartialConfig {
     pub node_pool: Option<String>,
     pub meta: BTreeMap<String, String>,
     pub chroot_env: Option<BTreeMap<String, String>>,
+    pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -167,6 +170,7 @@ impl PartialConfig {
             chroot_env
         );
         self.meta.extend(other.meta);
+        self.host_volumes.extend(other.host_volumes);
         self.plugins.extend(other.plugins);
     }
 
@@ -208,6 +212,7 @@ impl PartialConfig {
                 node_pool: self.node_pool.unwrap_or_else(|| "default".into()),
                 meta: self.meta,
                 chroot_env: self.chroot_env,
+                host_volumes: self.host_volumes,
             },
             plugins: self.plugins,
         }

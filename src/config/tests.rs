@@ -98,3 +98,18 @@ fn server_join_addresses_get_the_rpc_port_and_bad_raft_settings_are_named() {
     let err = super::file::parse(bad, std::path::Path::new("bad.hcl")).unwrap_err().to_string();
     assert!(err.contains("bad.hcl") && err.contains("raft_multiplier"), "{err}");
 }
+
+#[test]
+fn host_volumes_are_read_and_bad_ones_named() {
+    let src = "client {\n  host_volume \"data\" {\n    path = \"/srv/data\"\n    read_only = true\n  }\n}\n";
+    let config = super::file::parse(src, std::path::Path::new("vol.hcl")).unwrap().resolve();
+    let volume = &config.client.host_volumes["data"];
+    assert_eq!((volume.path.as_str(), volume.read_only), ("/srv/data", true));
+
+    let relative = "client {\n  host_volume \"data\" {\n    path = \"srv/data\"\n  }\n}\n";
+    let err = super::file::parse(relative, std::path::Path::new("vol.hcl")).unwrap_err().to_string();
+    assert!(err.contains("vol.hcl") && err.contains("absolute path"), "{err}");
+    let unnamed = "client {\n  host_volume {\n    path = \"/srv\"\n  }\n}\n";
+    let err = super::file::parse(unnamed, std::path::Path::new("vol.hcl")).unwrap_err().to_string();
+    assert!(err.contains("host_volume block needs its name"), "{err}");
+}

@@ -32,6 +32,10 @@ pub fn node_is_feasible(job: &Job, group: &TaskGroup, node: &Node, metric: &mut 
         filtered(metric, node, format!("missing drivers ({})", task.driver));
         return false;
     }
+    if !has_host_volumes(group, node) {
+        filtered(metric, node, "missing compatible host volumes".into());
+        return false;
+    }
     let task_constraints = group.tasks.iter().flat_map(|t| &t.constraints);
     let all = job.constraints.iter().chain(&group.constraints).chain(task_constraints);
     if let Some(failed) = all.filter(|c| !constraint::is_distinct(c)).find(|c| !constraint::satisfies(c, node)) {
@@ -39,6 +43,14 @@ pub fn node_is_feasible(job: &Job, group: &TaskGroup, node: &Node, metric: &mut 
         return false;
     }
     true
+}
+
+/// Whether the node offers every host volume the group asks for, writable where the group
+/// wants to write.
+fn has_host_volumes(group: &TaskGroup, node: &Node) -> bool {
+    group.volumes.values().filter(|v| v.volume_type == "host").all(|wanted| {
+        node.host_volumes.get(&wanted.source).is_some_and(|offered| wanted.read_only || !offered.read_only)
+    })
 }
 
 fn filtered(metric: &mut AllocMetric, node: &Node, reason: String) {
@@ -101,7 +113,30 @@ pub fn exhausted_dimension(capacity: &Resources, used: &Resources, demand: &Reso
 
 #[cfg(test)]
 mod tests {
-    use super::datacenter_matches;
+    use super::{datacenter_matches, has_host_volumes};
+    use crate::structs::{ClientHostVolumeConfig, Node, TaskGroup, VolumeRequest};
+
+    #[test]
+    fn host_volumes_must_be_offered_and_writable_when_written() {
+        let offered = |read_only| ClientHostVolumeConfig { name: "data".into(), path: "/srv".into(), read_only };
+        let wants = |read_only| TaskGroup {
+            volumes: [(
+                "v".to_string(),
+                VolumeRequest { volume_type: "host".into(), source: "data".into(), read_only, ..Default::default() },
+            )]
+            .into(),
+            ..TaskGroup::default()
+        };
+        let node = |volume: Option<ClientHostVolumeConfig>| Node {
+            host_volumes: volume.into_iter().map(|v| (v.name.clone(), v)).collect(),
+            ..Node::default()
+        };
+        assert!(has_host_volumes(&wants(false), &node(Some(offered(false)))));
+        assert!(has_host_volumes(&wants(true), &node(Some(offered(true)))));
+        assert!(!has_host_volumes(&wants(false), &node(Some(offered(true)))), "writing needs a writable volume");
+        assert!(!has_host_volumes(&wants(true), &node(None)));
+        assert!(has_host_volumes(&TaskGroup::default(), &node(None)), "no volumes asked, none needed");
+    }
 
     #[test]
     fn datacenter_wildcards() {

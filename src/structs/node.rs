@@ -40,12 +40,23 @@ pub struct Node {
     /// Capacity kept back for the operating system and the agent.
     pub reserved_resources: NodeResources,
     pub drivers: BTreeMap<String, DriverInfo>,
+    /// Host directories the client offers to jobs (`client { host_volume "name" { ... } }`).
+    pub host_volumes: BTreeMap<String, ClientHostVolumeConfig>,
     pub status: NodeStatus,
     pub status_description: String,
     pub status_updated_at: i64,
     pub scheduling_eligibility: String,
     pub create_index: u64,
     pub modify_index: u64,
+}
+
+/// A host volume as a node offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ClientHostVolumeConfig {
+    pub name: String,
+    pub path: String,
+    pub read_only: bool,
 }
 
 impl Node {

@@ -129,6 +129,10 @@ fn binds(cfg: &TaskConfig, config: &DockerConfig) -> Vec<String> {
         let mode = if volume.read_only { ":ro" } else { "" };
         binds.push(format!("{}:{}{mode}", host.display(), volume.container));
     }
+    for mount in &cfg.mounts {
+        let mode = if mount.read_only { ":ro" } else { "" };
+        binds.push(format!("{}:{}{mode}", mount.host.display(), mount.task.display()));
+    }
     binds
 }
 
@@ -236,6 +240,7 @@ mod tests {
             resources: Resources { cpu_mhz: 500, memory_mb: 128, memory_max_mb: 256, cores: Vec::new() },
             stdout_path: "/dev/null".into(),
             stderr_path: "/dev/null".into(),
+            mounts: Vec::new(),
         }
     }
 

@@ -49,6 +49,7 @@ impl Task {
             resources: Resources { cpu_mhz: 100, memory_mb: 64, memory_max_mb: 0, cores: Vec::new() },
             stdout_path: dir.join("stdout"),
             stderr_path: dir.join("stderr"),
+            mounts: Vec::new(),
         };
         Task { alloc, dir, cfg }
     }
