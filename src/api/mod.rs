@@ -12,6 +12,7 @@ mod file_info;
 mod file_stream;
 mod http;
 mod jobs;
+mod node_pools;
 mod operator;
 mod query;
 mod reads;

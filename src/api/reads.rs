@@ -5,7 +5,7 @@ use super::query::QueryOptions;
 use super::response::ApiResponse;
 use crate::server::state::{Snapshot, Table};
 use crate::server::Server;
-use crate::structs::{AllocListStub, JobListStub, NodeListStub};
+use crate::structs::{AllocListStub, Job, JobListStub, Node, NodeListStub};
 use serde::Serialize;
 
 async fn snapshot(server: &Server, query: &QueryOptions, table: Table) -> Snapshot {
@@ -21,29 +21,31 @@ fn found_or_404<T: Serialize>(value: Option<T>, what: &str, snap: &Snapshot, tab
 
 pub async fn jobs(server: &Server, q: &QueryOptions) -> ApiResponse {
     let snap = snapshot(server, q, Table::Jobs).await;
-    let stubs: Vec<JobListStub> = snap
-        .jobs(&q.namespace, &q.prefix)
-        .map(|job| JobListStub {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            namespace: job.namespace.clone(),
-            job_type: job.job_type,
-            priority: job.priority,
-            datacenters: job.datacenters.clone(),
-            parent_id: job.parent_id.clone(),
-            periodic: job.is_periodic(),
-            parameterized_job: job.is_parameterized(),
-            status: job.status,
-            status_description: job.status_description.clone(),
-            stop: job.stop,
-            job_summary: snap.job_summary(job),
-            submit_time: job.submit_time,
-            create_index: job.create_index,
-            modify_index: job.modify_index,
-            job_modify_index: job.job_modify_index,
-        })
-        .collect();
+    let stubs: Vec<JobListStub> = snap.jobs(&q.namespace, &q.prefix).map(|job| job_stub(&snap, job)).collect();
     ApiResponse::indexed(&stubs, snap.index(Table::Jobs))
+}
+
+/// A job as job lists show it.
+pub fn job_stub(snap: &Snapshot, job: &Job) -> JobListStub {
+    JobListStub {
+        id: job.id.clone(),
+        name: job.name.clone(),
+        namespace: job.namespace.clone(),
+        job_type: job.job_type,
+        priority: job.priority,
+        datacenters: job.datacenters.clone(),
+        parent_id: job.parent_id.clone(),
+        periodic: job.is_periodic(),
+        parameterized_job: job.is_parameterized(),
+        status: job.status,
+        status_description: job.status_description.clone(),
+        stop: job.stop,
+        job_summary: snap.job_summary(job),
+        submit_time: job.submit_time,
+        create_index: job.create_index,
+        modify_index: job.modify_index,
+        job_modify_index: job.job_modify_index,
+    }
 }
 
 pub async fn job(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {
@@ -95,26 +97,28 @@ pub async fn evaluation(server: &Server, q: &QueryOptions, id: &str) -> ApiRespo
 
 pub async fn nodes(server: &Server, q: &QueryOptions) -> ApiResponse {
     let snap = snapshot(server, q, Table::Nodes).await;
-    let stubs: Vec<NodeListStub> = snap
-        .nodes_by_prefix(&q.prefix)
-        .map(|n| NodeListStub {
-            id: n.id.clone(),
-            name: n.name.clone(),
-            datacenter: n.datacenter.clone(),
-            node_class: n.node_class.clone(),
-            node_pool: n.node_pool.clone(),
-            address: n.attributes.get("unique.network.ip-address").cloned().unwrap_or_default(),
-            version: n.attributes.get("nomad.version").cloned().unwrap_or_default(),
-            drivers: n.drivers.clone(),
-            status: n.status,
-            status_description: n.status_description.clone(),
-            scheduling_eligibility: n.scheduling_eligibility.clone(),
-            drain: false,
-            create_index: n.create_index,
-            modify_index: n.modify_index,
-        })
-        .collect();
+    let stubs: Vec<NodeListStub> = snap.nodes_by_prefix(&q.prefix).map(|n| node_stub(n)).collect();
     ApiResponse::indexed(&stubs, snap.index(Table::Nodes))
+}
+
+/// A node as node lists show it.
+pub fn node_stub(n: &Node) -> NodeListStub {
+    NodeListStub {
+        id: n.id.clone(),
+        name: n.name.clone(),
+        datacenter: n.datacenter.clone(),
+        node_class: n.node_class.clone(),
+        node_pool: n.node_pool.clone(),
+        address: n.attributes.get("unique.network.ip-address").cloned().unwrap_or_default(),
+        version: n.attributes.get("nomad.version").cloned().unwrap_or_default(),
+        drivers: n.drivers.clone(),
+        status: n.status,
+        status_description: n.status_description.clone(),
+        scheduling_eligibility: n.scheduling_eligibility.clone(),
+        drain: false,
+        create_index: n.create_index,
+        modify_index: n.modify_index,
+    }
 }
 
 pub async fn node(server: &Server, q: &QueryOptions, id: &str) -> ApiResponse {

@@ -3,7 +3,7 @@
 //! asks for `?stale`).
 
 use super::response::ApiResponse;
-use super::{agent, client_alloc, client_fs, jobs, operator, reads};
+use super::{agent, client_alloc, client_fs, jobs, node_pools, operator, reads};
 use crate::client::Client;
 use crate::rpc::{Request, Response, RpcClient};
 use crate::server::cluster::LeaderRoute;
@@ -194,6 +194,12 @@ async fn server_route(server: &Server, method: &str, segments: &[&str], req: &Ap
         ("GET", ["v1", "evaluations"]) => reads::evaluations(server, &query).await,
         ("GET", ["v1", "evaluation", id]) => reads::evaluation(server, &query, id).await,
         ("GET", ["v1", "nodes"]) => reads::nodes(server, &query).await,
+        ("GET", ["v1", "node", "pools"]) => node_pools::list(server, &query).await,
+        ("PUT" | "POST", ["v1", "node", "pools"]) => node_pools::upsert(server, &req.body).await,
+        ("GET", ["v1", "node", "pool", name]) => node_pools::get(server, &query, name).await,
+        ("DELETE", ["v1", "node", "pool", name]) => node_pools::delete(server, name).await,
+        ("GET", ["v1", "node", "pool", name, "nodes"]) => node_pools::nodes(server, &query, name).await,
+        ("GET", ["v1", "node", "pool", name, "jobs"]) => node_pools::jobs(server, &query, name).await,
         ("GET", ["v1", "node", id]) => reads::node(server, &query, id).await,
         ("GET", ["v1", "operator", "raft", "configuration"]) => operator::raft_configuration(server),
         ("DELETE", ["v1", "operator", "raft", "peer"]) => operator::remove_raft_peer(server, &req.query).await,

@@ -234,21 +234,26 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
     } else if jobs.is_empty() {
         println!("No running jobs");
     } else {
-        let rows: Vec<Vec<String>> = jobs
-            .iter()
-            .map(|j| {
-                vec![
-                    j.id.clone(),
-                    j.job_type.to_string(),
-                    j.priority.to_string(),
-                    j.status.to_string(),
-                    timestamp(j.submit_time),
-                ]
-            })
-            .collect();
-        println!("{}", table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows));
+        println!("{}", job_table(&jobs));
     }
     Ok(Outcome::Success)
+}
+
+/// Jobs as `job status` lists them.
+pub fn job_table(jobs: &[JobListStub]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.clone(),
+                j.job_type.to_string(),
+                j.priority.to_string(),
+                j.status.to_string(),
+                timestamp(j.submit_time),
+            ]
+        })
+        .collect();
+    table(&["ID", "Type", "Priority", "Status", "Submit Date"], &rows)
 }
 
 pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {

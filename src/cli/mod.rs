@@ -15,6 +15,7 @@ mod job_plan;
 mod lookup;
 mod monitor;
 mod node;
+mod node_pool;
 mod operator;
 mod operator_raft;
 mod status;

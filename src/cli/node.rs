@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 #[derive(Subcommand)]
 pub enum NodeCommand {
+    /// Work with node pools
+    #[command(subcommand)]
+    Pool(super::node_pool::NodePoolCommand),
     /// List client nodes, or show one
     Status {
         /// Node ID or prefix
@@ -33,7 +36,10 @@ pub enum ServerCommand {
 }
 
 pub async fn run(cmd: NodeCommand) -> CliResult {
-    let NodeCommand::Status { node, json, api } = cmd;
+    let (node, json, api) = match cmd {
+        NodeCommand::Status { node, json, api } => (node, json, api),
+        NodeCommand::Pool(cmd) => return super::node_pool::run(cmd).await,
+    };
     let api = api.client()?;
     match node {
         None => list(&api, json).await,
@@ -51,6 +57,12 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
         println!("No nodes registered");
         return Ok(Outcome::Success);
     }
+    println!("{}", node_table(&nodes));
+    Ok(Outcome::Success)
+}
+
+/// Nodes as `node status` lists them.
+pub fn node_table(nodes: &[NodeListStub]) -> String {
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| {
@@ -66,8 +78,7 @@ async fn list(api: &ApiClient, json: bool) -> CliResult {
             ]
         })
         .collect();
-    println!("{}", table(&["ID", "Node Pool", "DC", "Name", "Class", "Drain", "Eligibility", "Status"], &rows));
-    Ok(Outcome::Success)
+    table(&["ID", "Node Pool", "DC", "Name", "Class", "Drain", "Eligibility", "Status"], &rows)
 }
 
 pub async fn status(api: &ApiClient, prefix: &str, json: bool) -> CliResult {

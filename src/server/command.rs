@@ -1,6 +1,6 @@
 //! The typed commands that go through the Raft log; the FSM applies them to the state store.
 
-use crate::structs::{Allocation, Evaluation, Job, Node, NodeStatus, SchedulerConfiguration, TaskState};
+use crate::structs::{Allocation, Evaluation, Job, Node, NodePool, NodeStatus, SchedulerConfiguration, TaskState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +35,10 @@ pub enum Command {
     AllocStop { alloc_id: String, eval: Evaluation },
     /// Replace the scheduler configuration.
     SchedulerSetConfig { config: SchedulerConfiguration },
+    /// Create or replace node pools (`node pool apply`).
+    NodePoolUpsert { pools: Vec<NodePool> },
+    /// Delete a node pool no node and no live job uses.
+    NodePoolDelete { name: String },
     /// Status reported by a client for its allocations.
     AllocClientUpdate { updates: Vec<AllocClientUpdate>, evals: Vec<Evaluation> },
 }

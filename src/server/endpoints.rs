@@ -99,6 +99,12 @@ impl Server {
         enforce_index: Option<u64>,
     ) -> Result<JobRegisterResponse, ServerError> {
         Server::prepare_job(&mut job).map_err(|problems| ServerError::InvalidJob(problems.join("\n")))?;
+        if self.state.snapshot().node_pool(&job.node_pool).is_none() {
+            return Err(ServerError::InvalidJob(format!(
+                "job {:?} is in nonexistent node pool {:?}",
+                job.id, job.node_pool
+            )));
+        }
         job.stop = false;
         job.submit_time = now_nanos();
         let eval =

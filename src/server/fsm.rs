@@ -49,6 +49,8 @@ impl Fsm {
                 }
                 Command::EvalUpsert { evals } => evals.into_iter().for_each(|e| txn.upsert_eval(e)),
                 Command::NodeRegister { node } => txn.upsert_node(node),
+                Command::NodePoolUpsert { pools } => pools.into_iter().for_each(|p| txn.upsert_node_pool(p)),
+                Command::NodePoolDelete { name } => txn.delete_node_pool(&name),
                 Command::NodeStatusUpdate { node_id, status, description, evals, time } => {
                     if let Some(node) = txn.read().node(&node_id) {
                         let mut node = (*node).clone();

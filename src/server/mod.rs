@@ -11,6 +11,7 @@ mod fsm;
 mod heartbeat;
 mod job_diff;
 mod leader;
+mod node_pools;
 mod periodic;
 mod plan_job;
 mod planner;

@@ -6,7 +6,8 @@
 
 use crate::scheduler::NodeLoad;
 use crate::structs::{
-    Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node, SchedulerConfiguration,
+    Allocation, ClientStatus, EvalStatus, Evaluation, Job, JobStatus, JobSummary, Node, NodePool,
+    SchedulerConfiguration,
 };
 use event_listener::Event;
 use imbl::{OrdMap, OrdSet};
@@ -22,6 +23,7 @@ pub enum Table {
     Evals,
     Allocs,
     Nodes,
+    NodePools,
 }
 
 /// `(namespace, job id)`
@@ -52,6 +54,9 @@ pub struct Snapshot {
     blocked_evals: OrdSet<Id>,
     /// What each node's live allocations hold, kept up to date by every allocation write.
     node_loads: OrdMap<Id, Arc<NodeLoad>>,
+    /// The pools made by `node pool apply` or by nodes that named them (not the built-in
+    /// `all` and `default`).
+    node_pools: OrdMap<Id, Arc<NodePool>>,
     scheduler_config: Arc<SchedulerConfiguration>,
     indexes: TableIndexes,
 }
@@ -62,6 +67,8 @@ struct TableIndexes {
     evals: u64,
     allocs: u64,
     nodes: u64,
+    #[serde(default)]
+    node_pools: u64,
 }
 
 /// The serialized form of a snapshot, for Raft snapshots. Allocations share their job
@@ -74,6 +81,8 @@ struct Persisted {
     alloc_jobs: Vec<Arc<Job>>,
     allocs: Vec<(Allocation, Option<usize>)>,
     nodes: Vec<Node>,
+    #[serde(default)]
+    node_pools: Vec<NodePool>,
     #[serde(default)]
     scheduler_config: SchedulerConfiguration,
     indexes: TableIndexes,
@@ -99,7 +108,22 @@ impl Snapshot {
             Table::Evals => self.indexes.evals,
             Table::Allocs => self.indexes.allocs,
             Table::Nodes => self.indexes.nodes,
+            Table::NodePools => self.indexes.node_pools,
         }
+    }
+
+    /// A node pool by name, the built-in ones included.
+    pub fn node_pool(&self, name: &str) -> Option<Arc<NodePool>> {
+        self.node_pools
+            .get(name)
+            .cloned()
+            .or_else(|| NodePool::built_in().into_iter().find(|p| p.name == name).map(Arc::new))
+    }
+
+    /// Every node pool whose name starts with `prefix`, the built-in ones first.
+    pub fn node_pools(&self, prefix: &str) -> Vec<Arc<NodePool>> {
+        let built_in = NodePool::built_in().into_iter().map(Arc::new);
+        built_in.chain(prefixed(&self.node_pools, prefix).cloned()).filter(|p| p.name.starts_with(prefix)).collect()
     }
 
     pub fn scheduler_config(&self) -> &SchedulerConfiguration {
@@ -109,7 +133,7 @@ impl Snapshot {
     /// The highest index of any table: the Raft index this snapshot reflects.
     pub fn latest_index(&self) -> u64 {
         let i = self.indexes;
-        i.jobs.max(i.evals).max(i.allocs).max(i.nodes)
+        i.jobs.max(i.evals).max(i.allocs).max(i.nodes).max(i.node_pools)
     }
 
     pub fn job(&self, namespace: &str, id: &str) -> Option<Arc<Job>> {
@@ -229,6 +253,7 @@ impl Snapshot {
             alloc_jobs: Vec::new(),
             allocs: Vec::with_capacity(self.allocs.len()),
             nodes: self.nodes.values().map(|n| (**n).clone()).collect(),
+            node_pools: self.node_pools.values().map(|p| (**p).clone()).collect(),
             scheduler_config: (*self.scheduler_config).clone(),
             indexes: self.indexes,
         };
@@ -265,6 +290,9 @@ impl Snapshot {
         }
         for node in persisted.nodes {
             snap.nodes.insert(node.id.as_str().into(), Arc::new(node));
+        }
+        for pool in persisted.node_pools {
+            snap.node_pools.insert(pool.name.as_str().into(), Arc::new(pool));
         }
         Ok(snap)
     }
@@ -385,7 +413,28 @@ impl Txn {
         self.snap.scheduler_config = Arc::new(config);
     }
 
+    /// Creates or replaces a node pool (never a built-in one).
+    pub fn upsert_node_pool(&mut self, mut pool: NodePool) {
+        if NodePool::is_built_in(&pool.name) {
+            return;
+        }
+        pool.create_index = self.snap.node_pools.get(pool.name.as_str()).map_or(self.index, |old| old.create_index);
+        pool.modify_index = self.index;
+        self.snap.indexes.node_pools = self.index;
+        self.snap.node_pools.insert(pool.name.as_str().into(), Arc::new(pool));
+    }
+
+    pub fn delete_node_pool(&mut self, name: &str) {
+        if self.snap.node_pools.remove(name).is_some() {
+            self.snap.indexes.node_pools = self.index;
+        }
+    }
+
     pub fn upsert_node(&mut self, mut node: Node) {
+        // A node may name a pool nobody made yet: it comes into being, as in Nomad.
+        if !node.node_pool.is_empty() && self.snap.node_pool(&node.node_pool).is_none() {
+            self.upsert_node_pool(NodePool { name: node.node_pool.clone(), ..NodePool::default() });
+        }
         if let Some(old) = self.snap.nodes.get(node.id.as_str()) {
             node.create_index = old.create_index;
         } else {
@@ -477,7 +526,7 @@ impl StateStore {
     /// Replaces the whole state with a backup's at Raft index `index`: every table's index
     /// moves to `index`, so blocking queries see the change.
     pub fn restore_at(&self, mut snap: Snapshot, index: u64) {
-        snap.indexes = TableIndexes { jobs: index, evals: index, allocs: index, nodes: index };
+        snap.indexes = TableIndexes { jobs: index, evals: index, allocs: index, nodes: index, node_pools: index };
         self.restore(snap);
     }
 
@@ -632,10 +681,18 @@ mod tests {
         store.write(3, |t| {
             t.upsert_job(job("web"));
             t.upsert_alloc(alloc("a1", "web", "n1"));
+            t.upsert_node_pool(NodePool {
+                name: "edge".into(),
+                description: "field sites".into(),
+                ..NodePool::default()
+            });
         });
         let bytes = store.snapshot().to_bytes();
         let restored = Snapshot::from_bytes(&bytes).unwrap();
         assert_eq!(restored.latest_index(), 3);
+        assert_eq!(restored.node_pool("edge").unwrap().description, "field sites");
+        let names: Vec<String> = restored.node_pools("").iter().map(|p| p.name.clone()).collect();
+        assert_eq!(names, ["all", "default", "edge"]);
         assert_eq!(restored.allocs_by_node("n1")[0].id, "a1");
         assert_eq!(*restored.job("default", "web").unwrap(), *store.snapshot().job("default", "web").unwrap());
     }
