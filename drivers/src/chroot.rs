@@ -29,7 +29,7 @@ const DEV_LINKS: [(&CStr, &CStr); 4] = [
 ];
 
 /// Host paths (files or directories) and where a task sees them, read-only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChrootEnv {
     entries: BTreeMap<PathBuf, PathBuf>,
 }

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a driver needs to run one task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskConfig {
     /// Unique per task instance (`<alloc id>-<task>`); names the task's cgroup.
     pub id: String,
@@ -67,7 +67,7 @@ pub struct TaskConfig {
 }
 
 /// A host path bound into a task's root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// The path on the host.
     pub host: PathBuf,
@@ -78,7 +78,7 @@ pub struct Mount {
 }
 
 /// A task's resources, as job files give them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
     /// CPU in MHz, used as the task's CPU shares (0 = no weight set).
     pub cpu_mhz: u64,
@@ -153,7 +153,7 @@ pub struct TaskStats {
 }
 
 /// How a task ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitResult {
     /// The exit code; 128 + the signal number when a signal ended the task.
     pub exit_code: i32,

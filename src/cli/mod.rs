@@ -76,6 +76,9 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Print the version
     Version,
+    /// Run one task for a client (started by the agent, not by hand)
+    #[command(hide = true)]
+    Executor,
 }
 
 /// What a command ends with: success, a failure with its reason, or another exit code.
@@ -152,6 +155,7 @@ pub fn main() -> ExitCode {
             println!("rove v{}", env!("CARGO_PKG_VERSION"));
             Ok(Outcome::Success)
         }
+        Command::Executor => return ExitCode::from(crate::client::executor::run().clamp(0, 255) as u8),
         command => smol::block_on(run_client_command(command)),
     };
     match result {
@@ -176,7 +180,7 @@ async fn run_client_command(command: Command) -> CliResult {
         Command::Eval(cmd) => eval::run(cmd).await,
         Command::Operator(cmd) => operator::run(cmd).await,
         Command::Status(args) => status::run(args).await,
-        Command::Agent(_) | Command::Fmt(_) | Command::Version => {
+        Command::Agent(_) | Command::Fmt(_) | Command::Version | Command::Executor => {
             unreachable!("handled before the async runtime starts")
         }
     }

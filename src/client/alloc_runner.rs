@@ -3,6 +3,8 @@
 
 use super::alloc_dir::AllocDir;
 use super::env::{self, TaskPaths};
+use super::executor::{ExecutorSpec, PROCESS_DRIVERS};
+use super::state_db::{StateDb, TaskRecords};
 use super::task_runner::{self, event, new_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
 use crate::structs::{Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState};
@@ -20,6 +22,12 @@ pub struct RunnerContext {
     pub region: String,
     pub updates: smol::channel::Sender<AllocClientUpdate>,
     pub live: super::live_tasks::LiveTasks,
+    /// What exec and java tasks see of the host.
+    pub chroot_env: rove_drivers::ChrootEnv,
+    /// Where task executors leave their exit status and messages.
+    pub tasks_dir: PathBuf,
+    /// The client's own record of its allocations and tasks.
+    pub store: Arc<StateDb>,
 }
 
 /// A running allocation, as the client tracks it.
@@ -31,11 +39,29 @@ pub struct AllocRunner {
 }
 
 impl AllocRunner {
-    pub fn spawn(alloc: Allocation, ctx: Arc<RunnerContext>) -> AllocRunner {
+    /// Runs an allocation; `restored` holds how its tasks stood when an earlier run of this
+    /// agent ended (empty for a new allocation).
+    pub fn spawn(alloc: Allocation, ctx: Arc<RunnerContext>, restored: TaskRecords) -> AllocRunner {
         let (stop, stop_rx) = smol::channel::bounded(1);
         let dir = AllocDir::new(&ctx.allocs_root, &alloc.id).root;
         let alloc_modify_index = alloc.alloc_modify_index;
-        let task = smol::spawn(run(alloc, ctx, stop_rx));
+        let task = smol::spawn(async move {
+            let id = alloc.id.clone();
+            let store = ctx.store.clone();
+            let kept = alloc.clone();
+            let recorded = smol::unblock({
+                let store = store.clone();
+                move || store.put_alloc(&kept)
+            });
+            if let Err(e) = recorded.await {
+                log::warn!(target: "client", "recording allocation {id}: {e}");
+            }
+            run(alloc, ctx, stop_rx, restored).await;
+            // Its tasks are all gone: nothing to pick up after a restart.
+            if let Err(e) = smol::unblock(move || store.remove_alloc(&id)).await {
+                log::warn!(target: "client", "forgetting a finished allocation: {e}");
+            }
+        });
         AllocRunner { alloc_modify_index, dir, stop, task }
     }
 
@@ -75,7 +101,7 @@ async fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, T
     let _ = ctx.updates.send(update).await;
 }
 
-async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Receiver<()>) {
+async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Receiver<()>, mut restored: TaskRecords) {
     let Some(group) = alloc.job.as_ref().and_then(|j| j.task_group(&alloc.task_group)).cloned() else {
         log::warn!(target: "client", "allocation {} has no task group {:?}", alloc.id, alloc.task_group);
         return;
@@ -97,7 +123,8 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
     let mut kills = BTreeMap::new();
     for task in &group.tasks {
         match task_spec(&alloc, &group, task, &dir, &ctx) {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                spec.restored = restored.remove(&task.name);
                 let (kill_tx, kill_rx) = smol::channel::bounded(1);
                 kills.insert(task.name.clone(), kill_tx);
                 smol::spawn(task_runner::run(spec, state_tx.clone(), kill_rx)).detach();
@@ -218,39 +245,55 @@ fn task_spec(
         .clone()
         .or_else(|| group.restart_policy.clone())
         .unwrap_or_else(|| RestartPolicy::for_job_type(job_type));
+    let config = TaskConfig {
+        id: format!("{}-{}", alloc.id, task.name),
+        name: task.name.clone(),
+        alloc_id: alloc.id.clone(),
+        task_dir,
+        alloc_dir: dir.root.join("alloc"),
+        env: task_env,
+        config,
+        user: (!task.user.is_empty()).then(|| task.user.clone()),
+        resources: rove_drivers::Resources {
+            cpu_mhz: task.resources.cpu,
+            memory_mb: task.resources.memory_mb,
+            memory_max_mb: task.resources.memory_max_mb,
+            // The CPU ids the scheduler reserved for the task on this node.
+            cores: alloc
+                .allocated_resources
+                .task_cores
+                .get(&task.name)
+                .map(|ids| ids.iter().map(|&c| u32::from(c)).collect())
+                .unwrap_or_default(),
+        },
+        stdout_path: dir.log_fifo(&task.name, "stdout"),
+        stderr_path: dir.log_fifo(&task.name, "stderr"),
+        mounts: host_volume_mounts(group, task, &ctx.node)?,
+    };
+    let logs = task.log_config.unwrap_or_default();
+    let executor = PROCESS_DRIVERS.contains(&task.driver.as_str()).then(|| {
+        let (exit_path, log_path) = super::launch::executor_paths(&ctx.tasks_dir, &config.id);
+        let spec = ExecutorSpec {
+            driver: task.driver.clone(),
+            chroot_env: ctx.chroot_env.clone(),
+            config: config.clone(),
+            logs,
+            exit_path,
+        };
+        (spec, log_path)
+    });
     Ok(TaskSpec {
         name: task.name.clone(),
         driver,
-        config: TaskConfig {
-            id: format!("{}-{}", alloc.id, task.name),
-            name: task.name.clone(),
-            alloc_id: alloc.id.clone(),
-            task_dir,
-            alloc_dir: dir.root.join("alloc"),
-            env: task_env,
-            config,
-            user: (!task.user.is_empty()).then(|| task.user.clone()),
-            resources: rove_drivers::Resources {
-                cpu_mhz: task.resources.cpu,
-                memory_mb: task.resources.memory_mb,
-                memory_max_mb: task.resources.memory_max_mb,
-                // The CPU ids the scheduler reserved for the task on this node.
-                cores: alloc
-                    .allocated_resources
-                    .task_cores
-                    .get(&task.name)
-                    .map(|ids| ids.iter().map(|&c| u32::from(c)).collect())
-                    .unwrap_or_default(),
-            },
-            stdout_path: dir.log_fifo(&task.name, "stdout"),
-            stderr_path: dir.log_fifo(&task.name, "stderr"),
-            mounts: host_volume_mounts(group, task, &ctx.node)?,
-        },
-        logs: task.log_config.unwrap_or_default(),
+        config,
+        logs,
         restart,
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),
         kill_timeout: task.kill_timeout,
         live: ctx.live.clone(),
+        executor,
+        restored: None,
+        store: ctx.store.clone(),
     })
 }

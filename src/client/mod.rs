@@ -5,11 +5,14 @@
 mod alloc_dir;
 mod alloc_runner;
 mod env;
+pub mod executor;
 mod fingerprint;
+mod launch;
 mod live_tasks;
 mod log_collector;
 mod log_rotator;
 mod restart;
+mod state_db;
 mod task_runner;
 
 pub use self::alloc_dir::{log_fifo_name, LOGS_DIR};
@@ -65,6 +68,8 @@ pub enum ClientError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("host_volume {name:?}: path {path} is not a directory")]
     HostVolume { name: String, path: String },
+    #[error("{0}")]
+    State(#[from] state_db::StateDbError),
 }
 
 pub struct Client {
@@ -83,13 +88,17 @@ impl Client {
         }
         let data_err = |source| ClientError::DataDir { path: config.data_dir.clone(), source };
         std::fs::create_dir_all(config.data_dir.join("alloc")).map_err(data_err)?;
+        let tasks_dir = config.data_dir.join("tasks");
+        std::fs::create_dir_all(&tasks_dir).map_err(data_err)?;
         let node_id = load_or_create_node_id(&config.data_dir).map_err(data_err)?;
         let drivers: Vec<Box<dyn rove_drivers::Driver>> =
             rove_drivers::all_drivers(config.raw_exec_enabled, config.chroot_env.clone(), &config.docker);
         let node = build_node(&config, &node_id, &drivers);
         let allocs_root = config.data_dir.join("alloc");
-        // This client starts with no tasks: whatever its drivers left of an earlier run
-        // (containers of an agent that crashed) belongs to nothing now.
+        let store = Arc::new(state_db::StateDb::open(&config.data_dir.join("state.redb"))?);
+        // Containers are not reattached: whatever the docker driver left of an earlier run
+        // (containers of an agent that crashed) belongs to nothing now, and their tasks
+        // start again. Tasks under executors are picked up below.
         for driver in drivers.iter().filter(|d| node.drivers.get(d.name()).is_some_and(|i| i.healthy)) {
             match driver.cleanup_untracked(&allocs_root, &[]) {
                 Ok(removed) if !removed.is_empty() => {
@@ -116,12 +125,16 @@ impl Client {
             region: config.region.clone(),
             updates: updates_tx,
             live: live.clone(),
+            chroot_env: config.chroot_env.clone(),
+            tasks_dir: tasks_dir.clone(),
+            store: store.clone(),
         });
+        let restored = restore_runners(&store, &ctx)?;
         let client = Arc::new(Client {
             rpc: RpcClient::new(config.servers.clone()),
             config,
             node_id,
-            runners: Mutex::new(HashMap::new()),
+            runners: Mutex::new(restored),
             tasks: Mutex::new(Vec::new()),
             live,
         });
@@ -279,7 +292,7 @@ impl Client {
                 None if wants_run && !alloc.client_status.is_terminal() => {
                     log::info!(target: "client", "starting allocation {} ({})", alloc.id, alloc.name);
                     let id = alloc.id.clone();
-                    runners.insert(id, AllocRunner::spawn(alloc, ctx.clone()));
+                    runners.insert(id, AllocRunner::spawn(alloc, ctx.clone(), BTreeMap::new()));
                 }
                 None => {}
             }
@@ -331,6 +344,26 @@ impl Client {
             }
         }
     }
+}
+
+/// Runners for the allocations an earlier run of this agent left with tasks under
+/// executors, which pick those tasks up; the other stored allocations are forgotten (the
+/// servers say whether they still run).
+fn restore_runners(
+    store: &Arc<state_db::StateDb>,
+    ctx: &Arc<RunnerContext>,
+) -> Result<HashMap<String, AllocRunner>, ClientError> {
+    let mut runners = HashMap::new();
+    for (alloc, records) in store.load()? {
+        if records.values().any(|r| r.running.is_some()) {
+            log::info!(target: "client", "picking up allocation {} ({}) from before the restart", alloc.id, alloc.name);
+            let id = alloc.id.clone();
+            runners.insert(id, AllocRunner::spawn(alloc, ctx.clone(), records));
+        } else {
+            store.remove_alloc(&alloc.id)?;
+        }
+    }
+    Ok(runners)
 }
 
 fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<String> {

@@ -1,11 +1,13 @@
 //! The task runner: starts one task through its driver, waits for it, applies the restart
 //! policy, and reports the task's state and events as they change.
 
+use super::executor::{start_log_collectors, ExecutorSpec};
+use super::launch;
 use super::log_collector::LogCollector;
-use super::log_rotator::Rotator;
 use super::restart::{Decision, RestartTracker};
+use super::state_db::{RunningTask, StateDb, TaskRecord};
 use crate::structs::{now_nanos, LogConfig, RestartPolicy, TaskEvent, TaskState};
-use rove_drivers::{Driver, ExitResult, TaskConfig};
+use rove_drivers::{Driver, DriverError, ExitResult, TaskConfig, TaskHandle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ pub mod event {
     pub const KILLED: &str = "Killed";
     pub const SETUP_FAILURE: &str = "Setup Failure";
     pub const RESTART_SIGNALED: &str = "Restart Signaled";
+    pub const REATTACHED: &str = "Reattached";
 }
 
 /// How long a dead task's log collectors get to copy what is left in their FIFOs.
@@ -54,6 +57,14 @@ pub struct TaskSpec {
     pub kill_timeout: Duration,
     /// Where the running task is registered while it runs.
     pub live: super::live_tasks::LiveTasks,
+    /// For process drivers: the executor that runs the task (and copies its logs), with
+    /// where the executor's own messages go.
+    pub executor: Option<(ExecutorSpec, std::path::PathBuf)>,
+    /// How the task stood when an earlier run of this agent ended: the task is picked up
+    /// from there instead of being started again.
+    pub restored: Option<TaskRecord>,
+    /// Where the task's record is kept.
+    pub store: Arc<StateDb>,
 }
 
 /// Publishes a task's state to its allocation runner.
@@ -61,8 +72,10 @@ pub type StateSender = smol::channel::Sender<(String, TaskState)>;
 
 struct Reporter {
     name: String,
+    alloc_id: String,
     state: TaskState,
     tx: StateSender,
+    store: Arc<StateDb>,
     /// Finished before the task is reported dead, so its whole output is readable then.
     collectors: Vec<LogCollector>,
 }
@@ -84,21 +97,53 @@ impl Reporter {
         self.state.failed = failed;
         self.state.finished_at = now_nanos();
         self.push(event).await;
+        self.record(None).await;
+    }
+
+    /// Keeps how the task stands in the client's state, for a restarted agent.
+    async fn record(&self, running: Option<RunningTask>) {
+        let (store, alloc_id, name) = (self.store.clone(), self.alloc_id.clone(), self.name.clone());
+        let record = TaskRecord { state: self.state.clone(), running };
+        if let Err(e) = smol::unblock(move || store.put_task(&alloc_id, &name, &record)).await {
+            log::warn!(target: "client", "recording task {}: {e}", self.name);
+        }
     }
 }
 
 /// Runs the task until it finishes for good or `kill` fires.
-pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
+pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<()>) {
     let mut reporter = Reporter {
         name: spec.name.clone(),
+        alloc_id: spec.config.alloc_id.clone(),
         state: TaskState { state: "pending".into(), ..TaskState::default() },
         tx,
+        store: spec.store.clone(),
         collectors: Vec::new(),
     };
-    reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
-    reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
-    reporter.collectors = match start_log_collectors(&spec) {
-        Ok(collectors) => collectors.into(),
+    // A task an earlier run of this agent started: finished, or to be picked up.
+    let mut adopted = None;
+    if let Some(record) = spec.restored.take() {
+        reporter.state = record.state;
+        match (record.running, &spec.executor) {
+            (Some(running), Some(_)) => adopted = Some(running),
+            _ if reporter.state.state == "dead" => {
+                let _ = reporter.tx.send((reporter.name.clone(), reporter.state.clone())).await;
+                return;
+            }
+            _ => {}
+        }
+    }
+    if adopted.is_none() {
+        reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
+        reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
+    }
+    // An executor copies its task's logs itself.
+    let collectors = match &spec.executor {
+        Some(_) => Ok(Vec::new()),
+        None => start_log_collectors(&spec.config, &spec.logs).map(Vec::from),
+    };
+    reporter.collectors = match collectors {
+        Ok(collectors) => collectors,
         Err(e) => {
             let mut failure = new_event(event::SETUP_FAILURE, format!("starting the log collectors: {e}"));
             failure.fails_task = true;
@@ -112,15 +157,25 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
             reporter.finish(false, new_event(event::KILLED, "Task killed before it started")).await;
             return;
         }
-        let outcome = match start(&spec).await {
-            Ok(handle) => {
+        let started = match adopted.take() {
+            Some(running) => Ok(adopt(running, &mut reporter).await),
+            None => start(&spec).await,
+        };
+        let outcome = match started {
+            Ok((handle, waiter, executor_pid)) => {
                 let (restart_tx, restart_rx) = smol::channel::bounded(1);
                 let (id, alloc_id) = (&spec.config.id, &spec.config.alloc_id);
                 spec.live.started(id, alloc_id, &spec.name, spec.driver.clone(), handle.clone(), restart_tx);
-                reporter.state.state = "running".into();
-                reporter.state.started_at = now_nanos();
-                reporter.push(new_event(event::STARTED, "Task started by client")).await;
-                match wait_or_kill(&spec, &handle, &kill, &restart_rx, &mut reporter).await {
+                if reporter.state.state != "running" {
+                    reporter.state.state = "running".into();
+                    reporter.state.started_at = now_nanos();
+                    reporter.push(new_event(event::STARTED, "Task started by client")).await;
+                }
+                if let (Some(executor_pid), Some((exec, _))) = (executor_pid, &spec.executor) {
+                    let exit_path = exec.exit_path.clone();
+                    reporter.record(Some(RunningTask { handle: handle.clone(), executor_pid, exit_path })).await;
+                }
+                match wait_or_kill(&spec, &handle, waiter, &kill, &restart_rx, &mut reporter).await {
                     Waited::Killed => return,
                     Waited::Restarted => {
                         // A user's restart: immediate, and not counted against the policy.
@@ -140,7 +195,7 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
             }
             Err(e) => {
                 let mut failure = new_event(event::DRIVER_FAILURE, format!("failed to start task: {e}"));
-                failure.details.insert("driver_error".into(), e.to_string());
+                failure.details.insert("driver_error".into(), e);
                 reporter.push(failure).await;
                 false
             }
@@ -177,21 +232,39 @@ pub async fn run(spec: TaskSpec, tx: StateSender, kill: smol::channel::Receiver<
     }
 }
 
-/// Collects the task's stdout and stderr from the FIFOs its driver writes into.
-fn start_log_collectors(spec: &TaskSpec) -> std::io::Result<[LogCollector; 2]> {
-    let collect = |stream: &str, fifo: &std::path::Path| {
-        let dir = fifo.parent().ok_or_else(|| std::io::Error::other("log FIFO has no directory"))?;
-        let max_size = u64::from(spec.logs.max_file_size_mb) << 20;
-        let rotator = Rotator::open(dir, &format!("{}.{stream}", spec.name), spec.logs.max_files as usize, max_size)?;
-        LogCollector::start(fifo, rotator)
-    };
-    Ok([collect("stdout", &spec.config.stdout_path)?, collect("stderr", &spec.config.stderr_path)?])
+/// Blocks until the task ended and says how.
+type Waiter = Box<dyn FnOnce() -> Result<ExitResult, DriverError> + Send>;
+
+/// A started task: its handle, how to wait for it, and its executor's pid if it has one.
+type Started = (TaskHandle, Waiter, Option<u32>);
+
+/// Starts the task, under an executor for process drivers.
+async fn start(spec: &TaskSpec) -> Result<Started, String> {
+    if let Some((executor_spec, log_path)) = spec.executor.clone() {
+        let exit_path = executor_spec.exit_path.clone();
+        let (handle, executor) = smol::unblock(move || launch::launch(&executor_spec, &log_path)).await?;
+        let pid = executor.pid();
+        return Ok((handle, Box::new(move || Ok(launch::wait(executor, &exit_path))), Some(pid)));
+    }
+    let (driver, config) = (spec.driver.clone(), spec.config.clone());
+    let handle = smol::unblock(move || driver.start(&config)).await.map_err(|e| e.to_string())?;
+    let (driver, waited) = (spec.driver.clone(), handle.clone());
+    Ok((handle, Box::new(move || driver.wait(&waited)), None))
 }
 
-async fn start(spec: &TaskSpec) -> Result<rove_drivers::TaskHandle, rove_drivers::DriverError> {
-    let driver = spec.driver.clone();
-    let config = spec.config.clone();
-    smol::unblock(move || driver.start(&config)).await
+/// Picks up a task whose executor an earlier run of this agent started; one that ended
+/// meanwhile ends at once, with the status its executor recorded.
+async fn adopt(running: RunningTask, reporter: &mut Reporter) -> Started {
+    let RunningTask { handle, executor_pid, exit_path } = running;
+    let message = if launch::alive(executor_pid) {
+        "Task reattached after the client restarted"
+    } else {
+        "Task ended while the client was down"
+    };
+    log::info!(target: "client", "task {} of allocation {}: {message}", reporter.name, reporter.alloc_id);
+    reporter.push(new_event(event::REATTACHED, message)).await;
+    let executor = launch::Executor::Adopted(executor_pid);
+    (handle, Box::new(move || Ok(launch::wait(executor, &exit_path))), Some(executor_pid))
 }
 
 enum Waited {
@@ -209,16 +282,13 @@ enum Interrupt {
 
 async fn wait_or_kill(
     spec: &TaskSpec,
-    handle: &rove_drivers::TaskHandle,
+    handle: &TaskHandle,
+    waiter: Waiter,
     kill: &smol::channel::Receiver<()>,
     restart: &smol::channel::Receiver<()>,
     reporter: &mut Reporter,
 ) -> Waited {
-    let mut exited = {
-        let driver = spec.driver.clone();
-        let handle = handle.clone();
-        smol::spawn(smol::unblock(move || driver.wait(&handle)))
-    };
+    let mut exited = smol::spawn(smol::unblock(waiter));
     let waited = async { Ok((&mut exited).await) };
     let killed = async {
         let _ = kill.recv().await;
@@ -260,7 +330,7 @@ async fn wait_or_kill(
     }
 }
 
-async fn destroy(spec: &TaskSpec, handle: &rove_drivers::TaskHandle) {
+async fn destroy(spec: &TaskSpec, handle: &TaskHandle) {
     spec.live.ended(&spec.config.id);
     let driver = spec.driver.clone();
     let handle = handle.clone();

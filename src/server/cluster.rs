@@ -109,6 +109,25 @@ impl Server {
         }
     }
 
+    /// Waits until this server's state holds every write committed so far: the leader
+    /// confirms it still leads; a follower applies what it knows to be committed.
+    pub async fn caught_up(&self) -> Result<(), ServerError> {
+        if let LeaderRoute::Here = self.leader_route().await? {
+            return self.read_barrier().await;
+        }
+        let deadline = Instant::now() + LEADER_WAIT;
+        loop {
+            let status = self.raft.status();
+            if status.applied_index >= status.commit_index {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ServerError::NoLeader);
+            }
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The RPC address of the leader when another server leads.
     pub fn leader_addr(&self) -> Option<String> {
         let leader = self.raft.status().leader_id;

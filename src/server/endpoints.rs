@@ -246,11 +246,18 @@ impl Server {
         Ok(self.heartbeats.reset(node_id))
     }
 
-    /// A node's allocations, once the allocation table passes `min_index`.
-    pub async fn node_allocs(&self, node_id: &str, min_index: u64, wait: Duration) -> (Vec<Allocation>, u64) {
+    /// A node's allocations, once the allocation table passes `min_index`. Answered only
+    /// from a state that holds every committed write: a client drops what the answer lacks.
+    pub async fn node_allocs(
+        &self,
+        node_id: &str,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<(Vec<Allocation>, u64), ServerError> {
+        self.caught_up().await?;
         let snap = self.state.wait_for(Table::Allocs, min_index, wait.min(MAX_BLOCKING_WAIT)).await;
         let allocs = snap.allocs_by_node(node_id).iter().map(|a| (**a).clone()).collect();
-        (allocs, snap.index(Table::Allocs).max(1))
+        Ok((allocs, snap.index(Table::Allocs).max(1)))
     }
 
     /// Applies what a client reports. Updates for allocations the servers no longer have
@@ -305,8 +312,10 @@ impl Server {
                 .await
                 .map(|ttl| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0 }),
             Request::NodeAllocs { node_id, min_index, wait_ms } => {
-                let (allocs, index) = self.node_allocs(&node_id, min_index, Duration::from_millis(wait_ms)).await;
-                Ok(Response::Allocs { allocs, index })
+                let wait = Duration::from_millis(wait_ms);
+                self.node_allocs(&node_id, min_index, wait)
+                    .await
+                    .map(|(allocs, index)| Response::Allocs { allocs, index })
             }
             Request::NodeUpdateAllocs { updates } => {
                 self.update_allocs(updates).await.map(|index| Response::Index { index })
