@@ -83,6 +83,20 @@ pub fn group_demand(group: &TaskGroup) -> Resources {
     demand
 }
 
+/// The MHz of one of the node's cores: what a task that reserves a whole core takes of the
+/// node's CPU.
+pub fn core_mhz(node: &Node) -> u64 {
+    let cpu = &node.node_resources.cpu;
+    cpu.cpu_shares.checked_div(u64::from(cpu.total_cpu_cores)).unwrap_or(0)
+}
+
+/// The group's demand on this node: tasks that reserve whole cores take those cores' MHz
+/// instead of the `cpu` they may also give, as in Nomad.
+pub fn demand_on(node: &Node, group: &TaskGroup, demand: &Resources) -> Resources {
+    let core_tasks_cpu: u64 = group.tasks.iter().filter(|t| t.resources.cores > 0).map(|t| t.resources.cpu).sum();
+    Resources { cpu: demand.cpu - core_tasks_cpu + u64::from(demand.cores) * core_mhz(node), ..*demand }
+}
+
 /// What a node can give to allocations: its resources less what it reserves.
 pub fn node_capacity(node: &Node) -> Resources {
     let r = &node.node_resources;

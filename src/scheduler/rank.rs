@@ -3,7 +3,9 @@
 //! [`super::score`]), keeping track of what the plan has placed so far.
 
 use super::distinct::DistinctProperties;
-use super::feasible::{distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible};
+use super::feasible::{
+    core_mhz, demand_on, distinct_hosts, exhausted_dimension, group_demand, node_capacity, node_is_feasible,
+};
 use super::reconcile::Placement;
 use super::score::{self, SpreadCounts};
 use super::select::{candidate_limit, NodeCursor};
@@ -218,6 +220,7 @@ pub(super) fn room_on(
 ) -> Option<Room> {
     let used = usage.used(node, state);
     let capacity = node_capacity(node);
+    let demand = &demand_on(node, group, demand);
     let host_ip = node.attributes.get("unique.network.ip-address").map_or("127.0.0.1", String::as_str);
     let assigned = exhausted_dimension(&capacity, &used, demand)
         .map(str::to_string)
@@ -230,7 +233,7 @@ pub(super) fn room_on(
                 ..Resources::default()
             };
             let task_cores = assign_cores(group, usage.cores(&node.id), capacity.cores);
-            Some(Room { ports, task_cores, after })
+            Some(Room { ports, task_cores, core_mhz: core_mhz(node), after })
         }
         Err(dimension) => {
             metric.nodes_exhausted += 1;

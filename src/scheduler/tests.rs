@@ -707,4 +707,31 @@ fn whole_cores_are_reserved_by_id_and_never_shared() {
     let mut sorted = all.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [0, 1, 2, 3], "every core reserved once: {all:?}");
+    // Reserved cores take their MHz of the node's CPU (2,000 MHz each here) in place of
+    // the cpu the tasks also gave.
+    let cpu: u64 = world.live().iter().map(|a| a.allocated_resources.total().cpu).sum();
+    assert_eq!(cpu, 8000, "four cores of 2,000 MHz");
+}
+
+#[test]
+fn reserved_cores_count_against_the_nodes_cpu() {
+    let mut small = (*node("n1", 4000, 8192)).clone();
+    small.node_resources.cpu.total_cpu_cores = 4;
+    let mut world = World { nodes: vec![Arc::new(small)], ..World::default() };
+    let mut pinned = job(1, 0, 64);
+    pinned.task_groups[0].tasks[0].resources.cores = 2;
+    set_job(&mut world, pinned);
+    run(&mut world);
+    assert_eq!(world.live().len(), 1);
+    // Two cores of 1,000 MHz are taken: 2,000 MHz is left, not the whole 4,000.
+    let mut shares = job(1, 2500, 64);
+    shares.id = "shares".into();
+    world.jobs.push(Arc::new(shares.clone()));
+    let outcome = run_job(&mut world, &shares);
+    assert_eq!(outcome.failed_tg_allocs["app"].dimension_exhausted["cpu"], 1, "{outcome:?}");
+    let mut fits = job(1, 2000, 64);
+    fits.id = "fits".into();
+    world.jobs.push(Arc::new(fits.clone()));
+    run_job(&mut world, &fits);
+    assert_eq!(world.live().len(), 2);
 }

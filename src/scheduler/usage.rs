@@ -12,14 +12,22 @@ use std::sync::Arc;
 pub struct Room {
     pub ports: Vec<AllocatedPort>,
     pub task_cores: BTreeMap<String, Vec<u16>>,
+    /// The MHz of one of the node's cores.
+    pub core_mhz: u64,
     /// The node's usage with the placement.
     pub after: Resources,
 }
 
 impl Room {
-    /// Gives the allocation the ports and CPU ids this room holds for it.
+    /// Gives the allocation the ports and CPU ids this room holds for it; a task with
+    /// whole cores is allocated their MHz as its CPU.
     pub fn assign_to(self, alloc: &mut Allocation) {
         alloc.allocated_resources.shared.ports = self.ports;
+        for (task, cores) in &self.task_cores {
+            if let Some(resources) = alloc.allocated_resources.tasks.get_mut(task) {
+                resources.cpu = cores.len() as u64 * self.core_mhz;
+            }
+        }
         alloc.allocated_resources.task_cores = self.task_cores;
     }
 }
