@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{pids_matching, wait_until, Agent, KillOnDrop, TempDir};
+use common::{docker_test_image, pids_matching, wait_until, Agent, KillOnDrop, TempDir};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -113,4 +113,63 @@ fn a_crashed_client_reattaches_to_its_running_tasks() {
 
 fn alloc_job(agent: &Agent, alloc_id: &str) -> String {
     agent.get(&format!("/v1/allocation/{alloc_id}"))["JobID"].as_str().unwrap().to_string()
+}
+
+fn containers_of(alloc_id: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-a", "-q", "--no-trunc", "--filter", &format!("label=rove.alloc_id={alloc_id}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn a_crashed_client_reattaches_to_its_running_containers() {
+    let Some(image) = docker_test_image() else { return };
+    let dir = TempDir::new("reattach-docker");
+    let mut agent = Agent::dev(dir.path());
+    let hcl = format!(
+        r#"
+job "boxed" {{
+  group "g" {{
+    task "t" {{
+      driver = "docker"
+      config {{
+        image   = "{image}"
+        command = "/bin/sh"
+        args    = ["-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+      }}
+      resources {{
+        cpu    = 50
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    let alloc = agent.run_until_running(dir.path(), "boxed", &hcl);
+    let before = wait_until(Duration::from_secs(10), "the container", || {
+        let ids = containers_of(&alloc);
+        (ids.len() == 1).then_some(ids)
+    });
+
+    agent.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.restart(&["-dev"]);
+    agent.wait_ready();
+    let state = wait_until(Duration::from_secs(20), "the container reattached", || {
+        let state = task_state(&agent, &alloc);
+        events(&state).contains(&"Reattached".to_string()).then_some(state)
+    });
+    assert_eq!(state["State"], "running", "{state:#}");
+    assert_eq!(state["Restarts"], 0, "{state:#}");
+    assert_eq!(containers_of(&alloc), before, "the same container runs, no second one");
+    // The logs go on being collected after the restart.
+    let ticks = |agent: &Agent| agent.cli_ok(&["alloc", "logs", &alloc]).lines().count();
+    let now = ticks(&agent);
+    wait_until(Duration::from_secs(10), "new log lines after the restart", || (ticks(&agent) > now + 3).then_some(()));
+
+    agent.cli_ok(&["job", "stop", "boxed"]);
+    wait_until(Duration::from_secs(20), "the container removed", || containers_of(&alloc).is_empty().then_some(()));
 }

@@ -96,11 +96,16 @@ impl Client {
         let node = build_node(&config, &node_id, &drivers);
         let allocs_root = config.data_dir.join("alloc");
         let store = Arc::new(state_db::StateDb::open(&config.data_dir.join("state.redb"))?);
-        // Containers are not reattached: whatever the docker driver left of an earlier run
-        // (containers of an agent that crashed) belongs to nothing now, and their tasks
-        // start again. Tasks under executors are picked up below.
+        let stored = store.load()?;
+        // Tasks an earlier run left running are picked up below; whatever else the drivers
+        // left (containers of allocations this client no longer has) belongs to nothing.
+        let tracked: Vec<String> = stored
+            .iter()
+            .filter(|(_, records)| records.values().any(|r| r.running.is_some()))
+            .map(|(alloc, _)| alloc.id.clone())
+            .collect();
         for driver in drivers.iter().filter(|d| node.drivers.get(d.name()).is_some_and(|i| i.healthy)) {
-            match driver.cleanup_untracked(&allocs_root, &[]) {
+            match driver.cleanup_untracked(&allocs_root, &tracked) {
                 Ok(removed) if !removed.is_empty() => {
                     log::info!(target: "client", "{}: removed {} leftover task(s)", driver.name(), removed.len())
                 }
@@ -129,7 +134,7 @@ impl Client {
             tasks_dir: tasks_dir.clone(),
             store: store.clone(),
         });
-        let restored = restore_runners(&store, &ctx)?;
+        let restored = restore_runners(&store, stored, &ctx)?;
         let client = Arc::new(Client {
             rpc: RpcClient::new(config.servers.clone()),
             config,
@@ -346,15 +351,16 @@ impl Client {
     }
 }
 
-/// Runners for the allocations an earlier run of this agent left with tasks under
-/// executors, which pick those tasks up; the other stored allocations are forgotten (the
-/// servers say whether they still run).
+/// Runners for the allocations an earlier run of this agent left with running tasks,
+/// which pick those tasks up; the other stored allocations are forgotten (the servers say
+/// whether they still run).
 fn restore_runners(
     store: &Arc<state_db::StateDb>,
+    stored: Vec<(Allocation, state_db::TaskRecords)>,
     ctx: &Arc<RunnerContext>,
 ) -> Result<HashMap<String, AllocRunner>, ClientError> {
     let mut runners = HashMap::new();
-    for (alloc, records) in store.load()? {
+    for (alloc, records) in stored {
         if records.values().any(|r| r.running.is_some()) {
             log::info!(target: "client", "picking up allocation {} ({}) from before the restart", alloc.id, alloc.name);
             let id = alloc.id.clone();

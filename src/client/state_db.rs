@@ -29,14 +29,21 @@ pub type TaskRecords = std::collections::BTreeMap<String, TaskRecord>;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub state: TaskState,
-    /// While it runs under an executor: what finds it again.
+    /// While it runs: what finds it again.
     pub running: Option<RunningTask>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunningTask {
     pub handle: TaskHandle,
-    pub executor_pid: u32,
+    /// The executor it runs under (process drivers); docker tasks have none.
+    pub executor: Option<ExecutorRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecutorRef {
+    pub pid: u32,
+    /// Where it writes how the task ended.
     pub exit_path: PathBuf,
 }
 

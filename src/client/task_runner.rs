@@ -5,7 +5,7 @@ use super::executor::{start_log_collectors, ExecutorSpec};
 use super::launch;
 use super::log_collector::LogCollector;
 use super::restart::{Decision, RestartTracker};
-use super::state_db::{RunningTask, StateDb, TaskRecord};
+use super::state_db::{ExecutorRef, RunningTask, StateDb, TaskRecord};
 use crate::structs::{now_nanos, LogConfig, RestartPolicy, TaskEvent, TaskState};
 use rove_drivers::{Driver, DriverError, ExitResult, TaskConfig, TaskHandle};
 use std::sync::Arc;
@@ -124,9 +124,9 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
     let mut adopted = None;
     if let Some(record) = spec.restored.take() {
         reporter.state = record.state;
-        match (record.running, &spec.executor) {
-            (Some(running), Some(_)) => adopted = Some(running),
-            _ if reporter.state.state == "dead" => {
+        match record.running {
+            Some(running) => adopted = Some(running),
+            None if reporter.state.state == "dead" => {
                 let _ = reporter.tx.send((reporter.name.clone(), reporter.state.clone())).await;
                 return;
             }
@@ -158,7 +158,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
             return;
         }
         let started = match adopted.take() {
-            Some(running) => Ok(adopt(running, &mut reporter).await),
+            Some(running) => Ok(adopt(&spec, running, &mut reporter).await),
             None => start(&spec).await,
         };
         let outcome = match started {
@@ -171,10 +171,11 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                     reporter.state.started_at = now_nanos();
                     reporter.push(new_event(event::STARTED, "Task started by client")).await;
                 }
-                if let (Some(executor_pid), Some((exec, _))) = (executor_pid, &spec.executor) {
-                    let exit_path = exec.exit_path.clone();
-                    reporter.record(Some(RunningTask { handle: handle.clone(), executor_pid, exit_path })).await;
-                }
+                let executor = match (executor_pid, &spec.executor) {
+                    (Some(pid), Some((exec, _))) => Some(ExecutorRef { pid, exit_path: exec.exit_path.clone() }),
+                    _ => None,
+                };
+                reporter.record(Some(RunningTask { handle: handle.clone(), executor })).await;
                 match wait_or_kill(&spec, &handle, waiter, &kill, &restart_rx, &mut reporter).await {
                     Waited::Killed => return,
                     Waited::Restarted => {
@@ -252,19 +253,26 @@ async fn start(spec: &TaskSpec) -> Result<Started, String> {
     Ok((handle, Box::new(move || driver.wait(&waited)), None))
 }
 
-/// Picks up a task whose executor an earlier run of this agent started; one that ended
-/// meanwhile ends at once, with the status its executor recorded.
-async fn adopt(running: RunningTask, reporter: &mut Reporter) -> Started {
-    let RunningTask { handle, executor_pid, exit_path } = running;
-    let message = if launch::alive(executor_pid) {
-        "Task reattached after the client restarted"
-    } else {
-        "Task ended while the client was down"
-    };
+/// Picks up a task an earlier run of this agent started: through its executor, or through
+/// its driver (docker asks the engine). One that ended meanwhile ends at once, with the
+/// status its executor recorded or the engine kept.
+async fn adopt(spec: &TaskSpec, running: RunningTask, reporter: &mut Reporter) -> Started {
+    let RunningTask { handle, executor } = running;
+    let alive = executor.as_ref().is_none_or(|e| launch::alive(e.pid));
+    let message =
+        if alive { "Task reattached after the client restarted" } else { "Task ended while the client was down" };
     log::info!(target: "client", "task {} of allocation {}: {message}", reporter.name, reporter.alloc_id);
     reporter.push(new_event(event::REATTACHED, message)).await;
-    let executor = launch::Executor::Adopted(executor_pid);
-    (handle, Box::new(move || Ok(launch::wait(executor, &exit_path))), Some(executor_pid))
+    match executor {
+        Some(ExecutorRef { pid, exit_path }) => {
+            let executor = launch::Executor::Adopted(pid);
+            (handle, Box::new(move || Ok(launch::wait(executor, &exit_path))), Some(pid))
+        }
+        None => {
+            let (driver, waited) = (spec.driver.clone(), handle.clone());
+            (handle, Box::new(move || driver.wait(&waited)), None)
+        }
+    }
 }
 
 enum Waited {
