@@ -4,6 +4,7 @@
 use super::alloc_dir::AllocDir;
 use super::env::{self, TaskPaths};
 use super::executor::{ExecutorSpec, PROCESS_DRIVERS};
+use super::lifecycle::Lifecycle;
 use super::state_db::{StateDb, TaskRecords};
 use super::task_runner::{self, event, new_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
@@ -120,64 +121,64 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
         return;
     }
     let (state_tx, state_rx) = smol::channel::unbounded();
-    let mut kills = BTreeMap::new();
-    for task in &group.tasks {
-        match task_spec(&alloc, &group, task, &dir, &ctx) {
-            Ok(mut spec) => {
-                spec.restored = restored.remove(&task.name);
-                let (kill_tx, kill_rx) = smol::channel::bounded(1);
-                kills.insert(task.name.clone(), kill_tx);
-                smol::spawn(task_runner::run(spec, state_tx.clone(), kill_rx)).detach();
+    let mut kills: BTreeMap<String, smol::channel::Sender<()>> = BTreeMap::new();
+    let mut lifecycle = Lifecycle::new(&group);
+    let mut stop_asked = false;
+    loop {
+        let steps = lifecycle.next(&states);
+        for name in &steps.kill {
+            if let Some(kill) = kills.get(name) {
+                let _ = kill.try_send(());
             }
-            Err(message) => {
-                let state = states.get_mut(&task.name).expect("every task has a state");
-                state.state = "dead".into();
-                state.failed = true;
-                let mut e = new_event(event::SETUP_FAILURE, message);
-                e.fails_task = true;
-                state.events.push(e);
+        }
+        for name in steps.start {
+            let task = group.tasks.iter().find(|t| t.name == name).expect("the lifecycle names the group's tasks");
+            match task_spec(&alloc, &group, task, &dir, &ctx) {
+                Ok(mut spec) => {
+                    spec.restored = restored.remove(&task.name);
+                    let (kill_tx, kill_rx) = smol::channel::bounded(1);
+                    kills.insert(task.name.clone(), kill_tx);
+                    smol::spawn(task_runner::run(spec, state_tx.clone(), kill_rx)).detach();
+                }
+                Err(message) => {
+                    let state = states.get_mut(&task.name).expect("every task has a state");
+                    state.state = "dead".into();
+                    state.failed = true;
+                    let mut e = new_event(event::SETUP_FAILURE, message);
+                    e.fails_task = true;
+                    state.events.push(e);
+                }
+            }
+        }
+        if lifecycle.finished(&states) {
+            break;
+        }
+        report(&ctx, &alloc.id, &states).await;
+        let next_state = async { state_rx.recv().await.ok() };
+        let stop_now = async {
+            if stop_asked {
+                return smol::future::pending().await;
+            }
+            let _ = stop.recv().await;
+            None
+        };
+        match smol::future::or(next_state, stop_now).await {
+            Some((name, state)) => {
+                states.insert(name, state);
+            }
+            None => {
+                stop_asked = true;
+                lifecycle.stop();
             }
         }
     }
-    drop(state_tx);
-    if kills.len() < group.tasks.len() {
-        kill_all(&kills);
+    // Tasks that never ran (their phase never came) are over too.
+    for name in lifecycle.never_started() {
+        if let Some(state) = states.get_mut(name) {
+            state.state = "dead".into();
+        }
     }
     report(&ctx, &alloc.id, &states).await;
-    loop {
-        let next_state = async { state_rx.recv().await.ok().map(Some) };
-        let stop_asked = async {
-            let _ = stop.recv().await;
-            Some(None)
-        };
-        match smol::future::or(next_state, stop_asked).await {
-            None => break,
-            Some(None) => {
-                kill_all(&kills);
-                // Keep draining task states until every task runner has finished.
-                while let Ok((name, state)) = state_rx.recv().await {
-                    states.insert(name, state);
-                    report(&ctx, &alloc.id, &states).await;
-                }
-                break;
-            }
-            Some(Some((name, state))) => {
-                let failed = state.state == "dead" && state.failed;
-                states.insert(name, state);
-                if failed {
-                    // A failed task fails its allocation: stop its siblings.
-                    kill_all(&kills);
-                }
-                report(&ctx, &alloc.id, &states).await;
-            }
-        }
-    }
-}
-
-fn kill_all(kills: &BTreeMap<String, smol::channel::Sender<()>>) {
-    for kill in kills.values() {
-        let _ = kill.try_send(());
-    }
 }
 
 fn fail_all(states: &mut BTreeMap<String, TaskState>, message: &str) {
@@ -291,6 +292,7 @@ fn task_spec(
         restart_on_success: matches!(job_type, JobType::Service | JobType::System),
         kill_signal: task.kill_signal.clone(),
         kill_timeout: task.kill_timeout,
+        shutdown_delay: task.shutdown_delay,
         live: ctx.live.clone(),
         executor,
         restored: None,

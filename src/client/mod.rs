@@ -8,6 +8,7 @@ mod env;
 pub mod executor;
 mod fingerprint;
 mod launch;
+mod lifecycle;
 mod live_tasks;
 mod log_collector;
 mod log_rotator;

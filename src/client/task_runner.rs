@@ -25,6 +25,7 @@ pub mod event {
     pub const SETUP_FAILURE: &str = "Setup Failure";
     pub const RESTART_SIGNALED: &str = "Restart Signaled";
     pub const REATTACHED: &str = "Reattached";
+    pub const WAITING_SHUTDOWN_DELAY: &str = "Waiting for shutdown delay";
 }
 
 /// How long a dead task's log collectors get to copy what is left in their FIFOs.
@@ -55,6 +56,8 @@ pub struct TaskSpec {
     pub restart_on_success: bool,
     pub kill_signal: String,
     pub kill_timeout: Duration,
+    /// How long to wait between being told to stop and signalling the task.
+    pub shutdown_delay: Duration,
     /// Where the running task is registered while it runs.
     pub live: super::live_tasks::LiveTasks,
     /// For process drivers: the executor that runs the task (and copies its logs), with
@@ -311,6 +314,12 @@ async fn wait_or_kill(
     let result = match smol::future::or(waited, smol::future::or(killed, restarted)).await {
         Ok(result) => result,
         Err(interrupt) => {
+            if matches!(interrupt, Interrupt::Kill) && !spec.shutdown_delay.is_zero() {
+                let message =
+                    format!("Waiting for shutdown_delay of {:?} before killing the task", spec.shutdown_delay);
+                reporter.push(new_event(event::WAITING_SHUTDOWN_DELAY, message)).await;
+                smol::Timer::after(spec.shutdown_delay).await;
+            }
             let message = format!("Sent interrupt. Waiting {:?} before force killing", spec.kill_timeout);
             if matches!(interrupt, Interrupt::Restart) {
                 reporter.push(new_event(event::RESTART_SIGNALED, "User requested task to restart")).await;
