@@ -59,6 +59,7 @@ pub fn machine(data_dir: &Path) -> Fingerprint {
     attrs.insert("unique.storage.bytesfree".into(), disk_free.to_string());
     attrs.insert("nomad.version".into(), env!("CARGO_PKG_VERSION").into());
     attrs.insert("rove.version".into(), env!("CARGO_PKG_VERSION").into());
+    attrs.extend(super::edge_facts::attributes(Path::new("/")));
     Fingerprint {
         attributes: attrs,
         resources: NodeResources {
