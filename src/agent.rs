@@ -104,6 +104,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             docker: config.docker_options(),
             http_addr: http_addr.clone(),
             host_volumes: config.client.host_volumes.clone(),
+            gc: config.client.gc,
         };
         Some(Client::start(client_config).context("starting the client")?)
     } else {

@@ -66,6 +66,11 @@ impl AllocRunner {
         AllocRunner { alloc_modify_index, dir, stop, task }
     }
 
+    /// Whether every task of the allocation has ended for good.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Asks the tasks to stop; the runner reports them killed as they go.
     pub fn stop(&self) {
         let _ = self.stop.try_send(());

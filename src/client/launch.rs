@@ -105,6 +105,14 @@ pub fn alive(pid: u32) -> bool {
     })
 }
 
+/// Removes what the executors of an allocation's tasks left in `tasks_dir`.
+pub fn remove_executor_files(tasks_dir: &Path, alloc_id: &str) {
+    let Ok(entries) = std::fs::read_dir(tasks_dir) else { return };
+    for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(alloc_id)) {
+        let _ = std::fs::remove_file(entry.path());
+    }
+}
+
 /// Where a task's executor writes its exit status and its own messages.
 pub fn executor_paths(tasks_dir: &Path, task_id: &str) -> (PathBuf, PathBuf) {
     (tasks_dir.join(format!("{task_id}.exit")), tasks_dir.join(format!("{task_id}.executor.log")))

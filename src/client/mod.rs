@@ -8,6 +8,7 @@ mod edge_facts;
 mod env;
 pub mod executor;
 mod fingerprint;
+pub mod gc;
 mod launch;
 mod lifecycle;
 mod live_tasks;
@@ -62,6 +63,8 @@ pub struct ClientConfig {
     pub http_addr: String,
     /// Host directories offered to jobs by name (`client { host_volume "name" { ... } }`).
     pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
+    /// When finished allocations' directories are removed.
+    pub gc: gc::GcConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,7 @@ impl Client {
             smol::spawn(client.clone().register_and_heartbeat(node, ctx.drivers.values().cloned().collect())),
             smol::spawn(client.clone().watch_allocations(ctx)),
             smol::spawn(client.clone().send_updates(updates_rx)),
+            smol::spawn(client.clone().collect_garbage()),
         ];
         *client.tasks.lock().expect("task lock poisoned") = tasks;
         Ok(client)
@@ -309,13 +313,43 @@ impl Client {
             if let Some(runner) = runners.remove(&id) {
                 log::info!(target: "client", "allocation {id} was removed by the servers; stopping it");
                 let dir = alloc_dir::AllocDir { root: runner.dir.clone() };
+                let tasks_dir = self.config.data_dir.join("tasks");
                 smol::spawn(async move {
                     runner.shutdown().await;
+                    launch::remove_executor_files(&tasks_dir, &id);
                     if let Err(e) = smol::unblock(move || dir.destroy()).await {
                         log::warn!(target: "client", "removing the directory of allocation {id}: {e}");
                     }
                 })
                 .detach();
+            }
+        }
+    }
+
+    /// Removes finished allocations' directories by the GC settings, for good.
+    async fn collect_garbage(self: Arc<Self>) {
+        let root = self.config.data_dir.join("alloc");
+        loop {
+            smol::Timer::after(self.config.gc.interval).await;
+            let finished: Vec<(String, std::time::SystemTime)> = {
+                let runners = self.runners.lock().expect("runner lock poisoned");
+                let Ok(entries) = std::fs::read_dir(&root) else { continue };
+                entries
+                    .flatten()
+                    .filter_map(|e| Some((e.file_name().into_string().ok()?, e.metadata().ok()?.modified().ok()?)))
+                    .filter(|(id, _)| runners.get(id).is_none_or(AllocRunner::is_finished))
+                    .collect()
+            };
+            let threshold = self.config.gc.disk_usage_threshold;
+            let full = |_removed: usize| gc::disk_usage_percent(&root).is_some_and(|used| used > threshold);
+            // A finished runner stays tracked, so the allocation is not started again.
+            for id in gc::choose(finished, &self.config.gc, full) {
+                let dir = alloc_dir::AllocDir { root: root.join(&id) };
+                launch::remove_executor_files(&self.config.data_dir.join("tasks"), &id);
+                match smol::unblock(move || dir.destroy()).await {
+                    Ok(()) => log::info!(target: "client", "garbage collected allocation {id}"),
+                    Err(e) => log::warn!(target: "client", "garbage collecting allocation {id}: {e}"),
+                }
             }
         }
     }

@@ -47,7 +47,16 @@ const SERVER: Schema = Schema {
 const SERVER_JOIN: Schema =
     Schema { attributes: &["retry_join", "retry_interval"], blocks: &[], homes: HOMES, unsupported: &[] };
 const CLIENT: Schema = Schema {
-    attributes: &["enabled", "servers", "node_class", "node_pool", "chroot_env"],
+    attributes: &[
+        "enabled",
+        "servers",
+        "node_class",
+        "node_pool",
+        "chroot_env",
+        "gc_interval",
+        "gc_max_allocs",
+        "gc_disk_usage_threshold",
+    ],
     blocks: &["meta", "chroot_env", "host_volume"],
     homes: HOMES,
     unsupported: &[],
@@ -155,6 +164,14 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
         config.servers = d.strings(&client, "servers").or(config.servers);
         config.node_class = d.string(&client, "node_class").or(config.node_class);
         config.node_pool = d.string(&client, "node_pool").or(config.node_pool);
+        config.gc_interval = d.duration(&client, "gc_interval").or(config.gc_interval);
+        config.gc_max_allocs = d.uint(&client, "gc_max_allocs").or(config.gc_max_allocs);
+        if let Some(threshold) = d.uint::<u32>(&client, "gc_disk_usage_threshold") {
+            if threshold > 100 {
+                d.problem(&client, format!("gc_disk_usage_threshold: {threshold} is not a percentage"));
+            }
+            config.gc_disk_usage_threshold = Some(f64::from(threshold));
+        }
         for block in client.blocks("host_volume") {
             let Some(name) = label(&mut d, &client, block, "host_volume \"data\"") else { continue };
             let volume = client.child(block);

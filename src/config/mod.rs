@@ -64,6 +64,8 @@ pub struct ClientSection {
     pub chroot_env: Option<BTreeMap<String, String>>,
     /// `host_volume "name" { path read_only }`: host directories offered to jobs.
     pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
+    /// `gc_interval`, `gc_max_allocs`, `gc_disk_usage_threshold`.
+    pub gc: crate::client::gc::GcConfig,
 }
 
 impl AgentConfig {
@@ -118,6 +120,9 @@ pub struct PartialConfig {
     pub meta: BTreeMap<String, String>,
     pub chroot_env: Option<BTreeMap<String, String>>,
     pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
+    pub gc_interval: Option<Duration>,
+    pub gc_max_allocs: Option<usize>,
+    pub gc_disk_usage_threshold: Option<f64>,
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -167,7 +172,10 @@ impl PartialConfig {
             servers,
             node_class,
             node_pool,
-            chroot_env
+            chroot_env,
+            gc_interval,
+            gc_max_allocs,
+            gc_disk_usage_threshold
         );
         self.meta.extend(other.meta);
         self.host_volumes.extend(other.host_volumes);
@@ -213,6 +221,14 @@ impl PartialConfig {
                 meta: self.meta,
                 chroot_env: self.chroot_env,
                 host_volumes: self.host_volumes,
+                gc: {
+                    let defaults = crate::client::gc::GcConfig::default();
+                    crate::client::gc::GcConfig {
+                        interval: self.gc_interval.unwrap_or(defaults.interval),
+                        max_allocs: self.gc_max_allocs.unwrap_or(defaults.max_allocs),
+                        disk_usage_threshold: self.gc_disk_usage_threshold.unwrap_or(defaults.disk_usage_threshold),
+                    }
+                },
             },
             plugins: self.plugins,
         }
