@@ -22,6 +22,7 @@ mod process;
 mod raw_exec;
 mod settings;
 mod signal;
+mod task_exec;
 
 pub use chroot::{ChrootEnv, ChrootError};
 pub use docker::{DockerDriver, DockerOptions, EngineError};
@@ -152,6 +153,32 @@ pub struct TaskStats {
     pub collected_at_unix_ns: u64,
 }
 
+/// A command to run inside a running task.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// The program and its arguments.
+    pub cmd: Vec<String>,
+    /// The task's environment, which the command gets.
+    pub env: BTreeMap<String, String>,
+    /// The task's directory (the working directory where the task has no root of its own).
+    pub task_dir: PathBuf,
+    /// The task's user (isolated tasks).
+    pub user: Option<String>,
+    /// How long the command may run.
+    pub timeout: Duration,
+}
+
+/// What a command run inside a task did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit code (128 + n when killed by signal n).
+    pub exit_code: i32,
+    /// Everything it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to stderr.
+    pub stderr: Vec<u8>,
+}
+
 /// How a task ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitResult {
@@ -228,6 +255,9 @@ pub enum DriverError {
         /// What the engine said.
         source: EngineError,
     },
+    /// A command run in the task (`alloc exec`) could not run or finish.
+    #[error("exec: {0}")]
+    Exec(String),
     /// The task's image tarball (`load`) could not be loaded.
     #[error("loading image tarball {path}: {source}")]
     Load {
@@ -259,6 +289,12 @@ pub trait Driver: Send + Sync {
     fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
         let _ = handle;
         Err(DriverError::NoStats)
+    }
+    /// Runs a command inside the running task and returns its output (`alloc exec`);
+    /// drivers that cannot say so.
+    fn exec(&self, handle: &TaskHandle, request: &ExecRequest) -> Result<ExecOutput, DriverError> {
+        let _ = (handle, request);
+        Err(DriverError::Exec(format!("the {} driver cannot run commands in its tasks", self.name())))
     }
     /// Removes what the driver left of tasks of allocations under `allocs_root` (the
     /// agent's allocation directories) that are not in `tracked_allocs`, such as the

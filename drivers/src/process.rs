@@ -66,6 +66,10 @@ impl<L: Launcher> Driver for L {
         destroy(check::<L>(handle)?)
     }
 
+    fn exec(&self, handle: &TaskHandle, request: &crate::ExecRequest) -> Result<crate::ExecOutput, DriverError> {
+        crate::task_exec::exec_in(check::<L>(handle)?, request)
+    }
+
     fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
         let cgroup = Cgroup::from_dirs(&check::<L>(handle)?.cgroups).ok_or(DriverError::NoStats)?;
         let usage = cgroup.usage().ok_or(DriverError::NoStats)?;
@@ -109,9 +113,9 @@ impl CommandConfig {
 
 /// The identity a task runs as.
 pub struct Identity {
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
+    pub(crate) uid: libc::uid_t,
+    pub(crate) gid: libc::gid_t,
+    pub(crate) groups: Vec<libc::gid_t>,
 }
 
 impl Identity {

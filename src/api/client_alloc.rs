@@ -1,7 +1,9 @@
 //! Client allocation endpoints: `/v1/client/allocation/:id/stats`, the resource usage of an
 //! allocation's running tasks, read from their cgroups twice, 100 ms apart, so CPU use is
 //! a rate; `/v1/client/allocation/:id/signal`, a signal to its running tasks; and
-//! `/v1/client/allocation/:id/restart`, a restart of them.
+//! `/v1/client/allocation/:id/restart`, a restart of them; and
+//! `/v1/client/allocation/:id/exec`, a command run in one of them, not interactively (its
+//! output comes back whole, base64-encoded as Go encodes bytes).
 
 use super::response::ApiResponse;
 use super::router::ApiContext;
@@ -127,4 +129,48 @@ pub async fn alloc_stats(ctx: &ApiContext, alloc_id: &str) -> ApiResponse {
         tasks,
     };
     ApiResponse::json(&answer)
+}
+
+/// The longest a command run in a task may take.
+const MAX_EXEC: Duration = Duration::from_secs(300);
+
+/// The body of `/v1/client/allocation/:id/exec`.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ExecBody {
+    task: String,
+    cmd: Vec<String>,
+    /// Seconds; 0 is the longest allowed.
+    timeout: u64,
+}
+
+pub async fn alloc_exec(ctx: &ApiContext, alloc_id: &str, body: &[u8]) -> ApiResponse {
+    use crate::client::live_tasks::ExecError;
+    use base64::Engine;
+    let (client, request): (_, ExecBody) = match client_and_request(ctx, body) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if request.cmd.is_empty() {
+        return ApiResponse::error(400, "Cmd: give the command to run");
+    }
+    let timeout = match request.timeout {
+        0 => MAX_EXEC,
+        secs => Duration::from_secs(secs).min(MAX_EXEC),
+    };
+    let (id, task) = (alloc_id.to_string(), (!request.task.is_empty()).then_some(request.task));
+    let cmd = request.cmd;
+    match smol::unblock(move || client.exec_alloc(&id, task.as_deref(), cmd, timeout)).await {
+        Ok(out) => {
+            let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+            ApiResponse::json(&serde_json::json!({
+                "ExitCode": out.exit_code,
+                "Stdout": b64(&out.stdout),
+                "Stderr": b64(&out.stderr),
+            }))
+        }
+        Err(e @ ExecError::NotRunning(_)) => ApiResponse::error(404, e.to_string()),
+        Err(e @ ExecError::WhichTask(_)) => ApiResponse::error(400, e.to_string()),
+        Err(e) => ApiResponse::error(500, e.to_string()),
+    }
 }

@@ -124,6 +124,9 @@ pub async fn route(ctx: &ApiContext, req: ApiRequest, from_server: bool) -> ApiR
         ["v1", "client", "allocation", alloc_id, "restart"] if method == "PUT" || method == "POST" => {
             client_alloc::alloc_restart(ctx, alloc_id, &req.body).await
         }
+        ["v1", "client", "allocation", alloc_id, "exec"] if method == "PUT" || method == "POST" => {
+            client_alloc::alloc_exec(ctx, alloc_id, &req.body).await
+        }
         ["v1", "client", "fs", op, alloc_id] if method == "GET" => client_fs::handle(ctx, op, alloc_id, &req).await,
         ["v1", "status", "leader" | "peers"] | ["v1", "regions"] => agent::handle_status(ctx, &segments[1..]),
         _ => match &ctx.server {

@@ -64,6 +64,8 @@ pub enum AllocCommand {
     Stop(super::alloc_control::StopArgs),
     /// Send a signal to an allocation's running tasks
     Signal(super::alloc_control::SignalArgs),
+    /// Run a command in a running task of an allocation (not interactive)
+    Exec(super::alloc_control::ExecArgs),
     /// Restart an allocation's running tasks in place
     Restart(super::alloc_control::RestartArgs),
 }
@@ -72,6 +74,7 @@ pub async fn run(cmd: AllocCommand) -> CliResult {
     match cmd {
         AllocCommand::Stop(args) => super::alloc_control::stop(args).await,
         AllocCommand::Signal(args) => super::alloc_control::signal(args).await,
+        AllocCommand::Exec(args) => super::alloc_control::exec(args).await,
         AllocCommand::Restart(args) => super::alloc_control::restart(args).await,
         AllocCommand::Status { alloc, json, stats, api } => status(&api.client()?, &alloc, json, stats).await,
         AllocCommand::Logs { alloc, task, stderr, follow, tail, lines, bytes, api } => {

@@ -92,6 +92,8 @@ pub enum Outcome {
     Changes,
     /// Exit code 255: `job plan` failed (its 1 means "changes").
     PlanError,
+    /// The exit code of a command run elsewhere (`alloc exec`).
+    Code(u8),
 }
 
 pub type CliResult = anyhow::Result<Outcome>;
@@ -164,6 +166,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Unformatted) => ExitCode::from(3),
         Ok(Outcome::Changes) => ExitCode::from(1),
         Ok(Outcome::PlanError) => ExitCode::from(255),
+        Ok(Outcome::Code(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE

@@ -11,7 +11,7 @@ mod fingerprint;
 pub mod gc;
 mod launch;
 mod lifecycle;
-mod live_tasks;
+pub mod live_tasks;
 mod log_collector;
 mod log_rotator;
 mod restart;
@@ -176,6 +176,17 @@ impl Client {
         signal: &str,
     ) -> Result<usize, rove_drivers::DriverError> {
         self.live.signal(alloc_id, task, signal)
+    }
+
+    /// Runs a command in a running task of the allocation (`alloc exec`); blocks.
+    pub fn exec_alloc(
+        &self,
+        alloc_id: &str,
+        task: Option<&str>,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> Result<rove_drivers::ExecOutput, live_tasks::ExecError> {
+        self.live.exec(alloc_id, task, cmd, timeout)
     }
 
     /// Restarts the allocation's running tasks (or only `task`); how many were restarted.

@@ -167,8 +167,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
         let outcome = match started {
             Ok((handle, waiter, executor_pid)) => {
                 let (restart_tx, restart_rx) = smol::channel::bounded(1);
-                let (id, alloc_id) = (&spec.config.id, &spec.config.alloc_id);
-                spec.live.started(id, alloc_id, &spec.name, spec.driver.clone(), handle.clone(), restart_tx);
+                spec.live.started(&spec.config, spec.driver.clone(), handle.clone(), restart_tx);
                 if reporter.state.state != "running" {
                     reporter.state.state = "running".into();
                     reporter.state.started_at = now_nanos();

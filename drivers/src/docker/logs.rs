@@ -51,13 +51,13 @@ async fn copy(engine: &Engine, container: &str, since: Option<u64>, mut files: L
 
 /// Splits the multiplexed stream into frames, however the chunks cut it.
 #[derive(Default)]
-struct Demux {
+pub(super) struct Demux {
     pending: Vec<u8>,
 }
 
 impl Demux {
     /// Adds `chunk` and hands each complete frame to `frame` as (stream number, data).
-    fn push(&mut self, chunk: &[u8], mut frame: impl FnMut(u8, &[u8])) {
+    pub(super) fn push(&mut self, chunk: &[u8], mut frame: impl FnMut(u8, &[u8])) {
         self.pending.extend_from_slice(chunk);
         let mut at = 0;
         while let Some(header) = self.pending.get(at..at + 8) {

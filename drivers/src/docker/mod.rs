@@ -7,6 +7,7 @@
 mod config;
 mod container;
 mod engine;
+mod exec;
 mod image;
 mod logs;
 mod stats;
@@ -296,6 +297,11 @@ impl Driver for DockerDriver {
             }
             Ok(())
         })
+    }
+
+    fn exec(&self, handle: &TaskHandle, request: &crate::ExecRequest) -> Result<crate::ExecOutput, DriverError> {
+        let id = container_id(handle)?;
+        smol::block_on(exec::run(&self.engine, id, request))
     }
 
     fn stats(&self, handle: &TaskHandle) -> Result<TaskStats, DriverError> {
