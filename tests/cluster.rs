@@ -88,3 +88,45 @@ fn allocations_of_a_dead_node_are_replaced_on_another() {
     drop(orphans);
     common::remove_task_cgroups(first["ID"].as_str().unwrap());
 }
+
+/// A server outage (a minute by default; `ROVE_OUTAGE_SECS` shortens it): the client's
+/// tasks keep running, a task that finishes meanwhile is reported once the server is back,
+/// and nothing is replaced.
+#[test]
+fn a_client_keeps_its_tasks_through_a_server_outage_and_reports_afterwards() {
+    let outage = Duration::from_secs(std::env::var("ROVE_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60));
+    let dir = TempDir::new("outage");
+    let mut server = Agent::start(dir.path(), "server", "server {\n  enabled = true\n}", &[]);
+    wait_until(Duration::from_secs(20), "server leadership", || {
+        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
+    });
+    let client = Agent::start(dir.path(), "client", &client_config(server.rpc_port), &[]);
+    wait_until(Duration::from_secs(30), "the node ready", || (ready_nodes(&server) == 1).then_some(()));
+    let marker = format!("rove-outage-test-{}", std::process::id());
+    let _cleanup = common::KillOnDrop(marker.clone());
+    server.cli_ok(&["job", "run", &job_file(dir.path(), "lonely.hcl", &JOB.replace("MARKER", &marker))]);
+    let running = server.wait_allocs("lonely", "alloc running", |a| a.len() == 1 && a[0]["ClientStatus"] == "running");
+    let finisher = format!(
+        "job \"finisher\" {{\n  type = \"batch\"\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"sleep {}\"]\n      }}\n    }}\n  }}\n}}\n",
+        outage.as_secs() / 2
+    );
+    server.cli_ok(&["job", "run", "-detach", &job_file(dir.path(), "finisher.hcl", &finisher)]);
+    server.wait_allocs("finisher", "the batch task running", |a| a.iter().any(|a| a["ClientStatus"] == "running"));
+
+    assert!(server.stop().success());
+    std::thread::sleep(outage);
+    assert!(common::process_running(&marker), "the service task kept running without servers");
+    server.restart(&[]);
+    wait_until(Duration::from_secs(30), "server leadership again", || {
+        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
+    });
+    server.wait_allocs("finisher", "the batch task's end reported", |a| {
+        a.iter().any(|a| a["ClientStatus"] == "complete")
+    });
+    let lonely = server.allocs("lonely");
+    assert_eq!(lonely.len(), 1, "nothing replaced: {lonely:?}");
+    assert_eq!(lonely[0]["ID"], running[0]["ID"]);
+    assert_eq!(lonely[0]["ClientStatus"], "running");
+    wait_until(Duration::from_secs(30), "the node ready", || (ready_nodes(&server) == 1).then_some(()));
+    drop(client);
+}
