@@ -34,6 +34,19 @@ job "lonely" {
 }
 "#;
 
+/// A server-only agent, once it leads.
+fn start_server(dir: &std::path::Path, config: &str) -> Agent {
+    let server = Agent::start(dir, "server", config, &[]);
+    wait_for_leader(&server);
+    server
+}
+
+fn wait_for_leader(server: &Agent) {
+    wait_until(Duration::from_secs(20), "server leadership", || {
+        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
+    });
+}
+
 fn ready_nodes(server: &Agent) -> usize {
     server.get("/v1/nodes").as_array().unwrap().iter().filter(|n| n["Status"] == "ready").count()
 }
@@ -41,10 +54,7 @@ fn ready_nodes(server: &Agent) -> usize {
 #[test]
 fn allocations_of_a_dead_node_are_replaced_on_another() {
     let dir = TempDir::new("cluster");
-    let server = Agent::start(dir.path(), "server", FAST_HEARTBEATS, &[]);
-    wait_until(Duration::from_secs(20), "server leadership", || {
-        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
-    });
+    let server = start_server(dir.path(), FAST_HEARTBEATS);
     let mut clients = [
         Agent::start(dir.path(), "client-a", &client_config(server.rpc_port), &[]),
         Agent::start(dir.path(), "client-b", &client_config(server.rpc_port), &[]),
@@ -96,10 +106,7 @@ fn allocations_of_a_dead_node_are_replaced_on_another() {
 fn a_client_keeps_its_tasks_through_a_server_outage_and_reports_afterwards() {
     let outage = Duration::from_secs(std::env::var("ROVE_OUTAGE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60));
     let dir = TempDir::new("outage");
-    let mut server = Agent::start(dir.path(), "server", "server {\n  enabled = true\n}", &[]);
-    wait_until(Duration::from_secs(20), "server leadership", || {
-        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
-    });
+    let mut server = start_server(dir.path(), "server {\n  enabled = true\n}");
     let client = Agent::start(dir.path(), "client", &client_config(server.rpc_port), &[]);
     wait_until(Duration::from_secs(30), "the node ready", || (ready_nodes(&server) == 1).then_some(()));
     let marker = format!("rove-outage-test-{}", std::process::id());
@@ -117,9 +124,7 @@ fn a_client_keeps_its_tasks_through_a_server_outage_and_reports_afterwards() {
     std::thread::sleep(outage);
     assert!(common::process_running(&marker), "the service task kept running without servers");
     server.restart(&[]);
-    wait_until(Duration::from_secs(30), "server leadership again", || {
-        (!server.try_get("/v1/status/leader").ok()?.1.as_str()?.is_empty()).then_some(())
-    });
+    wait_for_leader(&server);
     server.wait_allocs("finisher", "the batch task's end reported", |a| {
         a.iter().any(|a| a["ClientStatus"] == "complete")
     });
@@ -129,4 +134,58 @@ fn a_client_keeps_its_tasks_through_a_server_outage_and_reports_afterwards() {
     assert_eq!(lonely[0]["ClientStatus"], "running");
     wait_until(Duration::from_secs(30), "the node ready", || (ready_nodes(&server) == 1).then_some(()));
     drop(client);
+}
+
+/// A client cut off from the server (through a proxy the test controls) whose allocation's
+/// group waits for it (`disconnect { lost_after }`): its node is disconnected, not down; the
+/// allocation is unknown, keeps running there and is replaced elsewhere; once the client is
+/// back, its allocation runs on and the replacement gives way.
+#[test]
+fn a_disconnected_client_keeps_its_allocation_and_gets_it_back() {
+    let dir = TempDir::new("disconnect");
+    let server = start_server(dir.path(), FAST_HEARTBEATS);
+    let faults = common::faults::Faults::default();
+    let names = ["client-a", "client-b"];
+    let clients: Vec<Agent> = names
+        .iter()
+        .map(|name| {
+            let link = faults.proxy(&format!("link-{name}"), server.rpc_port);
+            Agent::start(dir.path(), name, &client_config(link), &[])
+        })
+        .collect();
+    wait_until(Duration::from_secs(30), "two ready nodes", || (ready_nodes(&server) == 2).then_some(()));
+    let marker = format!("rove-disconnect-test-{}", std::process::id());
+    let _cleanup = common::KillOnDrop(marker.clone());
+    let patient = JOB
+        .replace("lonely", "patient")
+        .replace("MARKER", &marker)
+        .replace("group \"g\" {", "group \"g\" {\n    disconnect {\n      lost_after = \"5m\"\n    }");
+    clients[0].cli_ok(&["job", "run", &job_file(dir.path(), "patient.hcl", &patient)]);
+    let first = server.wait_allocs("patient", "alloc running", |a| a.len() == 1 && a[0]["ClientStatus"] == "running");
+    let (original, node_id) =
+        (first[0]["ID"].as_str().unwrap().to_string(), first[0]["NodeID"].as_str().unwrap().to_string());
+    let node_name = server.get(&format!("/v1/node/{node_id}"))["Name"].as_str().unwrap().to_string();
+    let original_pid = common::pids_matching(&marker);
+
+    faults.isolate(&format!("link-{node_name}"));
+    wait_until(Duration::from_secs(30), "the node disconnected", || {
+        (server.get(&format!("/v1/node/{node_id}"))["Status"] == "disconnected").then_some(())
+    });
+    let allocs = server.wait_allocs("patient", "a replacement running elsewhere", |a| {
+        a.iter().any(|a| a["ID"] == original.as_str() && a["ClientStatus"] == "unknown")
+            && a.iter().any(|a| a["NodeID"] != node_id.as_str() && a["ClientStatus"] == "running")
+    });
+    assert_eq!(allocs.len(), 2, "{allocs:#?}");
+    assert!(original_pid.iter().all(|p| common::pids_matching(&marker).contains(p)), "the original kept running");
+
+    faults.heal();
+    let allocs = server.wait_allocs("patient", "the original back and the replacement stopped", |a| {
+        a.iter().any(|a| a["ID"] == original.as_str() && a["ClientStatus"] == "running" && a["DesiredStatus"] == "run")
+            && a.iter().any(|a| a["ID"] != original.as_str() && a["DesiredStatus"] == "stop")
+    });
+    assert_eq!(allocs.len(), 2);
+    assert_eq!(server.get(&format!("/v1/node/{node_id}"))["Status"], "ready");
+    wait_until(Duration::from_secs(20), "only the original's process left", || {
+        (common::pids_matching(&marker) == original_pid).then_some(())
+    });
 }

@@ -29,6 +29,8 @@ pub struct RunnerContext {
     pub tasks_dir: PathBuf,
     /// The client's own record of its allocations and tasks.
     pub store: Arc<StateDb>,
+    /// The latest status of each allocation, as last queued for the servers.
+    pub latest: Arc<std::sync::Mutex<BTreeMap<String, AllocClientUpdate>>>,
 }
 
 /// A running allocation, as the client tracks it.
@@ -96,7 +98,7 @@ fn status_of(states: &BTreeMap<String, TaskState>) -> (ClientStatus, &'static st
     }
 }
 
-async fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, TaskState>) {
+fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, TaskState>) {
     let (status, description) = status_of(states);
     let update = AllocClientUpdate {
         id: alloc_id.to_string(),
@@ -104,7 +106,11 @@ async fn report(ctx: &RunnerContext, alloc_id: &str, states: &BTreeMap<String, T
         client_description: description.to_string(),
         task_states: states.clone(),
     };
-    let _ = ctx.updates.send(update).await;
+    // Recorded and queued under one lock, so a resend of the latest statuses never
+    // overtakes a newer one (the queue is unbounded: queuing never waits).
+    let mut latest = ctx.latest.lock().expect("status lock poisoned");
+    latest.insert(alloc_id.to_string(), update.clone());
+    let _ = ctx.updates.try_send(update);
 }
 
 async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Receiver<()>, mut restored: TaskRecords) {
@@ -122,7 +128,7 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
         names.iter().map(|n| (n.clone(), TaskState { state: "pending".into(), ..TaskState::default() })).collect();
     if let Err(e) = built {
         fail_all(&mut states, &format!("failed to build allocation directory: {e}"));
-        report(&ctx, &alloc.id, &states).await;
+        report(&ctx, &alloc.id, &states);
         return;
     }
     let (state_tx, state_rx) = smol::channel::unbounded();
@@ -158,7 +164,7 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
         if lifecycle.finished(&states) {
             break;
         }
-        report(&ctx, &alloc.id, &states).await;
+        report(&ctx, &alloc.id, &states);
         let next_state = async { state_rx.recv().await.ok() };
         let stop_now = async {
             if stop_asked {
@@ -183,7 +189,7 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
             state.state = "dead".into();
         }
     }
-    report(&ctx, &alloc.id, &states).await;
+    report(&ctx, &alloc.id, &states);
 }
 
 fn fail_all(states: &mut BTreeMap<String, TaskState>, message: &str) {

@@ -84,6 +84,10 @@ pub struct Client {
     runners: Mutex<HashMap<String, AllocRunner>>,
     tasks: Mutex<Vec<smol::Task<()>>>,
     live: LiveTasks,
+    /// The latest status of each allocation, sent again after this node was out of touch
+    /// (the servers marked its waiting allocations unknown meanwhile).
+    latest: Arc<Mutex<BTreeMap<String, AllocClientUpdate>>>,
+    updates: smol::channel::Sender<AllocClientUpdate>,
 }
 
 impl Client {
@@ -138,6 +142,7 @@ impl Client {
             chroot_env: config.chroot_env.clone(),
             tasks_dir: tasks_dir.clone(),
             store: store.clone(),
+            latest: Arc::default(),
         });
         let restored = restore_runners(&store, stored, &ctx)?;
         let client = Arc::new(Client {
@@ -147,6 +152,8 @@ impl Client {
             runners: Mutex::new(restored),
             tasks: Mutex::new(Vec::new()),
             live,
+            latest: ctx.latest.clone(),
+            updates: ctx.updates.clone(),
         });
         let tasks = vec![
             smol::spawn(client.clone().register_and_heartbeat(node, ctx.drivers.values().cloned().collect())),
@@ -239,6 +246,7 @@ impl Client {
     async fn register_and_heartbeat(self: Arc<Self>, mut node: Node, drivers: Vec<Arc<dyn rove_drivers::Driver>>) {
         let mut ttl = self.register(&node).await;
         let mut next_fingerprint = std::time::Instant::now() + DRIVER_FINGERPRINT_PERIOD;
+        let mut out_of_touch = false;
         loop {
             smol::Timer::after(ttl / 2).await;
             if std::time::Instant::now() >= next_fingerprint {
@@ -260,7 +268,13 @@ impl Client {
             }
             let request = Request::NodeHeartbeat { node_id: self.node_id.clone() };
             match self.call(&request).await {
-                Ok(Response::Heartbeat { ttl_ms, .. }) => ttl = Duration::from_millis(ttl_ms),
+                Ok(Response::Heartbeat { ttl_ms, resync, .. }) => {
+                    if std::mem::take(&mut out_of_touch) || resync {
+                        log::info!(target: "client", "servers reachable again; reporting every allocation's status");
+                        self.report_all_again();
+                    }
+                    ttl = Duration::from_millis(ttl_ms);
+                }
                 Ok(_) => log::warn!(target: "client", "unexpected answer to heartbeat"),
                 Err(RpcError::Remote(message)) if message.contains("not found") => {
                     log::warn!(target: "client", "servers do not know this node; registering again");
@@ -268,6 +282,7 @@ impl Client {
                 }
                 Err(e) => {
                     log::warn!(target: "client", "heartbeat failed: {e}");
+                    out_of_touch = true;
                     ttl = RETRY_DELAY * 2;
                 }
             }
@@ -334,6 +349,16 @@ impl Client {
                 })
                 .detach();
             }
+        }
+    }
+
+    /// Sends every running allocation's latest status again.
+    fn report_all_again(&self) {
+        let runners = self.runners.lock().expect("runner lock poisoned");
+        let mut latest = self.latest.lock().expect("status lock poisoned");
+        latest.retain(|id, _| runners.contains_key(id));
+        for update in latest.values() {
+            let _ = self.updates.try_send(update.clone());
         }
     }
 

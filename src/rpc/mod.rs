@@ -74,6 +74,9 @@ pub enum Response {
     Heartbeat {
         ttl_ms: u64,
         index: u64,
+        /// The node was marked away and is back: it should report its allocations again.
+        #[serde(default)]
+        resync: bool,
     },
     Allocs {
         allocs: Vec<Allocation>,

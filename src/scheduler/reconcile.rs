@@ -49,9 +49,19 @@ pub(super) fn stop(alloc: &Allocation, description: &str, client_status: Option<
     stopped
 }
 
-/// Whether the allocation's node is gone or down, so the allocation is lost.
+/// Whether the allocation's node is gone or down, or disconnected while the allocation's
+/// group does not wait for it, so the allocation is lost.
 pub(super) fn on_lost_node(alloc: &Allocation, state: &dyn StateView) -> bool {
-    state.node(&alloc.node_id).is_none_or(|n| n.status == NodeStatus::Down)
+    state.node(&alloc.node_id).is_none_or(|n| match n.status {
+        NodeStatus::Down => true,
+        NodeStatus::Disconnected => !waits_for_node(alloc),
+        _ => false,
+    })
+}
+
+/// Whether the allocation's group waits for a disconnected node (`disconnect`).
+fn waits_for_node(alloc: &Allocation) -> bool {
+    alloc.job.as_ref().and_then(|j| j.task_group(&alloc.task_group)).is_some_and(|g| g.disconnect_window().is_some())
 }
 
 /// Whether an allocation still fills its slot of the group: live allocations always do,
@@ -122,6 +132,11 @@ fn reconcile_group(
             changes.stops.push(stop(alloc, "alloc is lost since its node is down", Some(ClientStatus::Lost)));
             continue;
         }
+        if alloc.client_status == ClientStatus::Unknown && group.replaces_disconnected() {
+            // Away with its node: it keeps running there, and its slot is filled elsewhere
+            // until the node comes back.
+            continue;
+        }
         if !alloc.client_status.is_terminal() {
             live.push(alloc);
         } else if reschedulable(alloc, job) && !refilled.contains(&alloc.index()) {
@@ -151,7 +166,13 @@ fn reconcile_group(
             occupied.insert(alloc.index());
         }
     }
-    live.sort_by_key(|a| (a.index(), a.create_index));
+    // Two live allocations in one slot: a reconnected one and its replacement. The older
+    // stays unless the group keeps replacements.
+    if group.keeps_replacements() {
+        live.sort_by_key(|a| (a.index(), std::cmp::Reverse((a.create_index, a.create_time))));
+    } else {
+        live.sort_by_key(|a| (a.index(), a.create_index, a.create_time));
+    }
     for alloc in live {
         let index = alloc.index();
         if index >= group.count || !occupied.insert(index) {

@@ -189,15 +189,21 @@ fn scaling_down_stops_the_highest_indexes() {
     assert_eq!(world.live()[0].name, "web.app[0]");
 }
 
-#[test]
-fn lost_node_allocations_are_replaced_elsewhere() {
+/// A one-allocation job placed on n1; then n1 takes `status` and n2 joins; the run after.
+fn node_goes(status: NodeStatus) -> (World, Outcome) {
     let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
     set_job(&mut world, job(1, 100, 64));
     run(&mut world);
-    let mut down = (*world.nodes[0]).clone();
-    down.status = NodeStatus::Down;
-    world.nodes = vec![Arc::new(down), node("n2", 1000, 1024)];
+    let mut gone = (*world.nodes[0]).clone();
+    gone.status = status;
+    world.nodes = vec![Arc::new(gone), node("n2", 1000, 1024)];
     let outcome = run(&mut world);
+    (world, outcome)
+}
+
+#[test]
+fn lost_node_allocations_are_replaced_elsewhere() {
+    let (world, outcome) = node_goes(NodeStatus::Down);
     let lost = &outcome.plan.node_update["n1"][0];
     assert_eq!(lost.client_status, ClientStatus::Lost);
     assert_eq!(lost.desired_status, DesiredStatus::Stop);
@@ -205,6 +211,93 @@ fn lost_node_allocations_are_replaced_elsewhere() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].node_id, "n2");
     assert_eq!(live[0].name, "web.app[0]");
+}
+
+/// A one-allocation job whose group waits an hour for a disconnected node, placed on n1;
+/// then n1 stops heartbeating (disconnected, its allocation unknown) and n2 joins.
+fn disconnected_world(replace: Option<bool>, reconcile: &str) -> World {
+    let mut world = World { nodes: vec![node("n1", 1000, 1024)], ..World::default() };
+    let mut waiting = job(1, 100, 64);
+    waiting.task_groups[0].disconnect = Some(crate::structs::DisconnectStrategy {
+        lost_after: std::time::Duration::from_secs(3600),
+        replace,
+        reconcile: reconcile.into(),
+        ..Default::default()
+    });
+    set_job(&mut world, waiting);
+    run(&mut world);
+    let mut away = (*world.nodes[0]).clone();
+    away.status = NodeStatus::Disconnected;
+    world.nodes = vec![Arc::new(away), node("n2", 1000, 1024)];
+    world.allocs = world
+        .allocs
+        .iter()
+        .map(|a| Arc::new(Allocation { client_status: ClientStatus::Unknown, ..(**a).clone() }))
+        .collect();
+    world
+}
+
+/// n1 comes back and reports its allocation running again.
+fn reconnect(world: &mut World) {
+    let mut back = (*world.nodes[0]).clone();
+    back.status = NodeStatus::Ready;
+    world.nodes[0] = Arc::new(back);
+    world.allocs = world
+        .allocs
+        .iter()
+        .map(|a| match a.client_status {
+            ClientStatus::Unknown => Arc::new(Allocation { client_status: ClientStatus::Running, ..(**a).clone() }),
+            _ => a.clone(),
+        })
+        .collect();
+}
+
+#[test]
+fn a_disconnected_nodes_allocations_wait_for_it_while_replaced_and_the_original_stays() {
+    let mut world = disconnected_world(None, "");
+    let outcome = run(&mut world);
+    assert!(outcome.plan.node_update.is_empty(), "the unknown allocation is not stopped: {:?}", outcome.plan);
+    let mut nodes: Vec<&str> = world.live().iter().map(|a| a.node_id.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["n1", "n2"], "replaced on n2 while n1 is away");
+    assert!(run(&mut world).plan.node_allocation.is_empty(), "one replacement only");
+
+    reconnect(&mut world);
+    let outcome = run(&mut world);
+    let stopped: Vec<&str> = outcome.plan.node_update.values().flatten().map(|a| a.node_id.as_str()).collect();
+    assert_eq!(stopped, ["n2"], "the replacement gives way to the original");
+    assert_eq!(world.live().len(), 1);
+}
+
+#[test]
+fn keep_replacement_stops_the_original_when_its_node_comes_back() {
+    let mut world = disconnected_world(None, "keep_replacement");
+    run(&mut world);
+    reconnect(&mut world);
+    let outcome = run(&mut world);
+    let stopped: Vec<&str> = outcome.plan.node_update.values().flatten().map(|a| a.node_id.as_str()).collect();
+    assert_eq!(stopped, ["n1"]);
+}
+
+#[test]
+fn without_replace_a_disconnected_nodes_allocations_only_wait() {
+    let mut world = disconnected_world(Some(false), "");
+    let outcome = run(&mut world);
+    assert!(outcome.plan.node_allocation.is_empty() && outcome.plan.node_update.is_empty(), "{:?}", outcome.plan);
+    // Once the wait is over the node is down: the allocation is lost and replaced.
+    let mut down = (*world.nodes[0]).clone();
+    down.status = NodeStatus::Down;
+    world.nodes[0] = Arc::new(down);
+    let outcome = run(&mut world);
+    assert_eq!(outcome.plan.node_update["n1"][0].client_status, ClientStatus::Lost);
+    assert_eq!(world.live()[0].node_id, "n2");
+}
+
+#[test]
+fn a_group_that_does_not_wait_loses_its_allocations_on_a_disconnected_node() {
+    let (world, outcome) = node_goes(NodeStatus::Disconnected);
+    assert_eq!(outcome.plan.node_update["n1"][0].client_status, ClientStatus::Lost);
+    assert_eq!(world.live()[0].node_id, "n2");
 }
 
 #[test]

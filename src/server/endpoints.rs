@@ -226,12 +226,14 @@ impl Server {
         Ok(self.heartbeats.reset(&node.id))
     }
 
-    /// A node's heartbeat: it is alive; a node marked down comes back up.
-    pub async fn heartbeat(&self, node_id: &str) -> Result<Duration, ServerError> {
+    /// A node's heartbeat: it is alive; a node marked down or disconnected comes back up.
+    /// Returns the TTL and whether the node was marked away.
+    pub async fn heartbeat(&self, node_id: &str) -> Result<(Duration, bool), ServerError> {
         self.settled_leader().await?;
         let node =
             self.state.snapshot().node(node_id).ok_or_else(|| ServerError::NotFound(format!("node {node_id:?}")))?;
-        if node.status != NodeStatus::Ready {
+        let away = node.status != NodeStatus::Ready;
+        if away {
             log::info!(target: "heartbeat", "node {node_id} is back; marking it ready");
             let command = Command::NodeStatusUpdate {
                 node_id: node_id.to_string(),
@@ -243,7 +245,7 @@ impl Server {
             self.proposer.propose(command).await?;
             self.retry_blocked().await?;
         }
-        Ok(self.heartbeats.reset(node_id))
+        Ok((self.heartbeats.reset(node_id), away))
     }
 
     /// A node's allocations, once the allocation table passes `min_index`. Answered only
@@ -303,14 +305,15 @@ impl Server {
             }
         }
         let result = match request {
-            Request::NodeRegister { node } => self
-                .register_node(*node)
-                .await
-                .map(|ttl| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0 }),
+            Request::NodeRegister { node } => self.register_node(*node).await.map(|ttl| Response::Heartbeat {
+                ttl_ms: ttl.as_millis() as u64,
+                index: 0,
+                resync: false,
+            }),
             Request::NodeHeartbeat { node_id } => self
                 .heartbeat(&node_id)
                 .await
-                .map(|ttl| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0 }),
+                .map(|(ttl, away)| Response::Heartbeat { ttl_ms: ttl.as_millis() as u64, index: 0, resync: away }),
             Request::NodeAllocs { node_id, min_index, wait_ms } => {
                 let wait = Duration::from_millis(wait_ms);
                 self.node_allocs(&node_id, min_index, wait)
@@ -345,17 +348,27 @@ async fn forward_rpc(leader: &str, request: &Request) -> Response {
     }
 }
 
-/// One evaluation per job with a newly failed allocation, so its reschedule policy applies.
+/// One evaluation per job with a newly failed allocation, so its reschedule policy applies,
+/// and per job with an allocation back from a disconnected node (which may now have a
+/// replacement too many).
 fn failure_evals(snap: &Snapshot, updates: &[AllocClientUpdate]) -> Vec<Evaluation> {
     let mut jobs = BTreeSet::new();
     updates
         .iter()
-        .filter(|u| u.client_status == ClientStatus::Failed)
-        .filter_map(|u| snap.alloc(&u.id))
-        .filter(|a| a.client_status != ClientStatus::Failed && a.desired_status == DesiredStatus::Run)
-        .filter(|a| jobs.insert((a.namespace.clone(), a.job_id.clone())))
-        .filter_map(|a| snap.job(&a.namespace, &a.job_id))
-        .filter(|job| !job.stop)
-        .map(|job| Server::new_eval(&job, trigger::RETRY_FAILED_ALLOC))
+        .filter_map(|u| {
+            let alloc = snap.alloc(&u.id)?;
+            let failed = u.client_status == ClientStatus::Failed && alloc.client_status != ClientStatus::Failed;
+            let back = alloc.client_status == ClientStatus::Unknown && !u.client_status.is_terminal();
+            let trigger = match (failed, back) {
+                (true, _) => trigger::RETRY_FAILED_ALLOC,
+                (false, true) => trigger::RECONNECT,
+                _ => return None,
+            };
+            (alloc.desired_status == DesiredStatus::Run).then_some((alloc, trigger))
+        })
+        .filter(|(a, _)| jobs.insert((a.namespace.clone(), a.job_id.clone())))
+        .filter_map(|(a, trigger)| Some((snap.job(&a.namespace, &a.job_id)?, trigger)))
+        .filter(|(job, _)| !job.stop)
+        .map(|(job, trigger)| Server::new_eval(&job, trigger))
         .collect()
 }

@@ -5,9 +5,29 @@ use super::broker::EvalBroker;
 use super::command::Command;
 use super::raft::StateMachine;
 use super::state::{Snapshot, StateStore, Txn};
-use crate::structs::{now_nanos, Allocation, DesiredStatus, Job};
+use crate::structs::{now_nanos, Allocation, ClientStatus, DesiredStatus, Job, NodeStatus};
 use base64::Engine;
 use std::sync::Arc;
+
+/// The allocations on a node that went away whose groups wait for it become unknown.
+fn mark_unknown(txn: &mut Txn, node_id: &str, time: i64) {
+    let waiting: Vec<Allocation> = txn
+        .read()
+        .allocs_by_node(node_id)
+        .iter()
+        .filter(|a| !a.client_status.is_terminal() && a.desired_status == DesiredStatus::Run)
+        .filter(|a| {
+            a.job.as_ref().and_then(|j| j.task_group(&a.task_group)).is_some_and(|g| g.disconnect_window().is_some())
+        })
+        .map(|a| (**a).clone())
+        .collect();
+    for mut alloc in waiting {
+        alloc.client_status = ClientStatus::Unknown;
+        alloc.client_description = "alloc is unknown since its node is disconnected".into();
+        alloc.modify_time = time;
+        txn.upsert_alloc(alloc);
+    }
+}
 
 pub struct Fsm {
     state: Arc<StateStore>,
@@ -58,6 +78,9 @@ impl Fsm {
                         node.status_description = description;
                         node.status_updated_at = time / 1_000_000_000;
                         txn.upsert_node(node);
+                    }
+                    if status == NodeStatus::Disconnected {
+                        mark_unknown(txn, &node_id, time);
                     }
                     evals.into_iter().for_each(|e| txn.upsert_eval(e));
                 }

@@ -40,6 +40,8 @@ pub mod trigger {
     pub const ALLOC_STOP: &str = "alloc-stop";
     pub const QUEUED_ALLOCS: &str = "queued-allocs";
     pub const RETRY_FAILED_ALLOC: &str = "alloc-failure";
+    pub const RECONNECT: &str = "reconnect";
+    pub const MAX_DISCONNECT_TIMEOUT: &str = "max-disconnect-timeout";
     pub const PREEMPTION: &str = "preemption";
     pub const PERIODIC_JOB: &str = "periodic-job";
 }

@@ -10,6 +10,8 @@ pub enum NodeStatus {
     Initializing,
     Ready,
     Down,
+    /// Missed its heartbeats, but runs allocations that may wait for it (`disconnect`).
+    Disconnected,
 }
 
 impl std::fmt::Display for NodeStatus {
@@ -18,6 +20,7 @@ impl std::fmt::Display for NodeStatus {
             NodeStatus::Initializing => "initializing",
             NodeStatus::Ready => "ready",
             NodeStatus::Down => "down",
+            NodeStatus::Disconnected => "disconnected",
         })
     }
 }

@@ -164,6 +164,32 @@ pub struct DisconnectStrategy {
     pub stop_on_client_after: Duration,
 }
 
+impl crate::structs::TaskGroup {
+    /// How long the group's allocations on a node that stopped heartbeating wait for it
+    /// (marked unknown) before they are lost: `disconnect { lost_after }` or the older
+    /// `max_client_disconnect`; `None` when they are lost at once.
+    pub fn disconnect_window(&self) -> Option<Duration> {
+        self.disconnect
+            .as_ref()
+            .map(|d| d.lost_after)
+            .filter(|w| !w.is_zero())
+            .or(self.max_client_disconnect)
+            .filter(|w| !w.is_zero())
+    }
+
+    /// Whether the group's unknown allocations are replaced while their node is away
+    /// (Nomad's default).
+    pub fn replaces_disconnected(&self) -> bool {
+        self.disconnect.as_ref().and_then(|d| d.replace).unwrap_or(true)
+    }
+
+    /// Whether, when a disconnected node comes back, its allocations give way to their
+    /// replacements (`reconcile = "keep_replacement"`) rather than the other way round.
+    pub fn keeps_replacements(&self) -> bool {
+        self.disconnect.as_ref().is_some_and(|d| d.reconcile == "keep_replacement")
+    }
+}
+
 /// Limits for autoscaling a group (`scaling` block).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
