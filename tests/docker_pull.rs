@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{docker_test_image, free_port, job_file, wait_until, Agent, TempDir};
+use common::{docker_test_image, free_port, job_file, wait_until, Agent, TempDir, NO_RETRIES};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -56,15 +56,7 @@ fn job(name: &str, image: &str, auth: &str) -> String {
 job "{name}" {{
   type = "batch"
   group "g" {{
-    restart {{
-      attempts = 0
-      mode     = "fail"
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
-    task "t" {{
+{NO_RETRIES}    task "t" {{
       driver = "docker"
       config {{
         image   = "{image}"

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{job_file, Agent, TempDir};
+use common::{job_file, Agent, TempDir, NO_RETRIES};
 use std::time::Duration;
 
 fn job(name: &str, source: &str, read_only: bool, script: &str) -> String {
@@ -18,15 +18,7 @@ job "{name}" {{
       source    = "{source}"
       read_only = {read_only}
     }}
-    restart {{
-      attempts = 0
-      mode     = "fail"
-    }}
-    reschedule {{
-      attempts  = 0
-      unlimited = false
-    }}
-    task "t" {{
+{NO_RETRIES}    task "t" {{
       driver = "exec"
       config {{
         command = "/bin/sh"

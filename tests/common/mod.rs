@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rove");
 
+/// A group's `restart` and `reschedule` blocks that give a failed task no second try.
+pub const NO_RETRIES: &str = "    restart {\n      attempts = 0\n      mode     = \"fail\"\n    }\n    reschedule {\n      attempts  = 0\n      unlimited = false\n    }\n";
+
 /// A unique scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
