@@ -1,7 +1,8 @@
 //! Pulling a docker task's image from a registry: a private registry (Debian's
 //! docker-registry, with htpasswd credentials) started by the test on loopback holds the
 //! test image under a name the engine has no local copy of. Without `auth` the pull is
-//! refused and the task fails saying so; with the right `auth` block it is pulled and runs.
+//! refused and the task fails saying so; with the right `auth` block it is pulled (its
+//! progress in the task events) and runs.
 
 mod common;
 
@@ -111,5 +112,11 @@ fn images_are_pulled_from_a_registry_with_credentials() {
     let id = allocs[0]["ID"].as_str().unwrap();
     assert_eq!(allocs[0]["ClientStatus"], "complete", "{}", agent.get(&format!("/v1/allocation/{id}"))["TaskStates"]);
     assert_eq!(agent.cli_ok(&["alloc", "logs", id]), "pulled and running\n");
+    let events = agent.get(&format!("/v1/allocation/{id}"))["TaskStates"]["t"]["Events"].clone();
+    let pulled = events.as_array().unwrap().iter().any(|e| {
+        e["Type"] == "Driver"
+            && e["DisplayMessage"].as_str().is_some_and(|m| m.contains(&remote) && m.contains("Downloaded"))
+    });
+    assert!(pulled, "the pull's progress is in the task events: {events:#}");
     let _ = Command::new("docker").args(["rmi", &remote]).output();
 }

@@ -153,6 +153,9 @@ pub struct TaskStats {
     pub collected_at_unix_ns: u64,
 }
 
+/// Where a driver reports the progress of a long start, one message at a time.
+pub type Progress = dyn Fn(&str) + Sync;
+
 /// A command to run inside a running task.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
@@ -276,6 +279,12 @@ pub trait Driver: Send + Sync {
     fn fingerprint(&self) -> DriverInfo;
     /// Starts the task and returns at once.
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError>;
+    /// Starts the task as `start` does, telling `progress` about what takes long on the way
+    /// (an image pull); drivers with nothing to tell just start.
+    fn start_with_progress(&self, cfg: &TaskConfig, progress: &Progress) -> Result<TaskHandle, DriverError> {
+        let _ = progress;
+        self.start(cfg)
+    }
     /// Blocks until the task's main process exits.
     fn wait(&self, handle: &TaskHandle) -> Result<ExitResult, DriverError>;
     /// Sends `signal` to the running task (`alloc signal`); a task that already ended is

@@ -25,6 +25,7 @@ pub mod event {
     pub const SETUP_FAILURE: &str = "Setup Failure";
     pub const RESTART_SIGNALED: &str = "Restart Signaled";
     pub const REATTACHED: &str = "Reattached";
+    pub const DRIVER: &str = "Driver";
     pub const WAITING_SHUTDOWN_DELAY: &str = "Waiting for shutdown delay";
 }
 
@@ -162,7 +163,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
         }
         let started = match adopted.take() {
             Some(running) => Ok(adopt(&spec, running, &mut reporter).await),
-            None => start(&spec).await,
+            None => start(&spec, &mut reporter).await,
         };
         let outcome = match started {
             Ok((handle, waiter, executor_pid)) => {
@@ -241,8 +242,9 @@ type Waiter = Box<dyn FnOnce() -> Result<ExitResult, DriverError> + Send>;
 /// A started task: its handle, how to wait for it, and its executor's pid if it has one.
 type Started = (TaskHandle, Waiter, Option<u32>);
 
-/// Starts the task, under an executor for process drivers.
-async fn start(spec: &TaskSpec) -> Result<Started, String> {
+/// Starts the task, under an executor for process drivers; what the driver tells of its
+/// progress meanwhile (an image pull) becomes task events.
+async fn start(spec: &TaskSpec, reporter: &mut Reporter) -> Result<Started, String> {
     if let Some((executor_spec, log_path)) = spec.executor.clone() {
         let exit_path = executor_spec.exit_path.clone();
         let (handle, executor) = smol::unblock(move || launch::launch(&executor_spec, &log_path)).await?;
@@ -250,7 +252,35 @@ async fn start(spec: &TaskSpec) -> Result<Started, String> {
         return Ok((handle, Box::new(move || Ok(launch::wait(executor, &exit_path))), Some(pid)));
     }
     let (driver, config) = (spec.driver.clone(), spec.config.clone());
-    let handle = smol::unblock(move || driver.start(&config)).await.map_err(|e| e.to_string())?;
+    let (tx, rx) = smol::channel::unbounded::<String>();
+    let mut starting = smol::unblock(move || {
+        let progress = move |message: &str| {
+            let _ = tx.try_send(message.to_string());
+        };
+        driver.start_with_progress(&config, &progress)
+    });
+    enum Step {
+        Done(Result<TaskHandle, DriverError>),
+        Told(String),
+    }
+    let started = loop {
+        let done = async { Step::Done((&mut starting).await) };
+        let told = async {
+            match rx.recv().await {
+                Ok(message) => Step::Told(message),
+                // The driver is done talking; the start itself ends the wait.
+                Err(_) => smol::future::pending().await,
+            }
+        };
+        match smol::future::or(done, told).await {
+            Step::Done(result) => break result,
+            Step::Told(message) => reporter.push(new_event(event::DRIVER, message)).await,
+        }
+    };
+    while let Ok(message) = rx.try_recv() {
+        reporter.push(new_event(event::DRIVER, message)).await;
+    }
+    let handle = started.map_err(|e| e.to_string())?;
     let (driver, waited) = (spec.driver.clone(), handle.clone());
     Ok((handle, Box::new(move || driver.wait(&waited)), None))
 }

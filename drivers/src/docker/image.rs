@@ -1,6 +1,7 @@
 //! Getting a task's image onto the engine: loaded from a tarball in the task directory
 //! (`load`), else the local copy, else pulled from its registry (always with
-//! `force_pull`), with the credentials of an `auth` block.
+//! `force_pull`), with the credentials of an `auth` block; a pull's progress is reported
+//! as it goes.
 
 use super::config::{Auth, DockerConfig};
 use super::engine::{query, Engine, EngineError, Payload};
@@ -8,7 +9,12 @@ use crate::{DriverError, TaskConfig};
 use base64::Engine as _;
 
 /// Makes `config.image` available on the engine.
-pub async fn ensure(engine: &Engine, cfg: &TaskConfig, config: &DockerConfig) -> Result<(), DriverError> {
+pub async fn ensure(
+    engine: &Engine,
+    cfg: &TaskConfig,
+    config: &DockerConfig,
+    progress: &crate::Progress,
+) -> Result<(), DriverError> {
     let image = &config.image;
     let unavailable = |source: EngineError| DriverError::Image { image: image.clone(), source };
     if let Some(tarball) = &config.load {
@@ -35,14 +41,20 @@ pub async fn ensure(engine: &Engine, cfg: &TaskConfig, config: &DockerConfig) ->
             Err(e) => return Err(unavailable(e)),
         }
     }
-    pull(engine, image, config.auth.as_ref()).await.map_err(unavailable)
+    progress(&format!("Downloading image {image}"));
+    pull(engine, image, config.auth.as_ref(), progress).await.map_err(unavailable)
 }
 
 async fn inspect(engine: &Engine, image: &str) -> Result<(), EngineError> {
     engine.call("GET", &format!("/images/{}/json", with_tag(image)), Payload::Empty).await.map(|_| ())
 }
 
-async fn pull(engine: &Engine, image: &str, auth: Option<&Auth>) -> Result<(), EngineError> {
+async fn pull(
+    engine: &Engine,
+    image: &str,
+    auth: Option<&Auth>,
+    progress: &crate::Progress,
+) -> Result<(), EngineError> {
     let (repository, tag) = split_reference(image);
     log::info!("docker: pulling image {image}");
     let mut params = vec![("fromImage", repository)];
@@ -64,6 +76,7 @@ async fn pull(engine: &Engine, image: &str, auth: Option<&Auth>) -> Result<(), E
             };
             if !status.is_empty() && line != last {
                 log::info!("docker: pulling {image}: {line}");
+                progress(&format!("Image {image}: {line}"));
                 last = line;
             }
         })

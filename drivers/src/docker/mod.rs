@@ -107,9 +107,14 @@ impl DockerDriver {
 
     /// Pulls or loads the image, then creates and starts the container; returns its id
     /// and main process. A container that does not start is removed.
-    async fn run(&self, cfg: &TaskConfig, config: &DockerConfig) -> Result<(String, i32), DriverError> {
+    async fn run(
+        &self,
+        cfg: &TaskConfig,
+        config: &DockerConfig,
+        progress: &crate::Progress,
+    ) -> Result<(String, i32), DriverError> {
         let body = container::create_body(cfg, config)?;
-        image::ensure(&self.engine, cfg, config).await?;
+        image::ensure(&self.engine, cfg, config, progress).await?;
         let id = self.create(cfg, &body).await?;
         let started = async {
             self.engine.call("POST", &format!("/containers/{id}/start"), Payload::Empty).await?;
@@ -223,6 +228,10 @@ impl Driver for DockerDriver {
     }
 
     fn start(&self, cfg: &TaskConfig) -> Result<TaskHandle, DriverError> {
+        self.start_with_progress(cfg, &|_| {})
+    }
+
+    fn start_with_progress(&self, cfg: &TaskConfig, progress: &crate::Progress) -> Result<TaskHandle, DriverError> {
         let config = DockerConfig::parse(&cfg.config)?;
         if config.privileged && !self.allow_privileged {
             return Err(DriverError::Config(
@@ -236,7 +245,7 @@ impl Driver for DockerDriver {
         open_log(&cfg.stdout_path)?;
         open_log(&cfg.stderr_path)?;
         let started_at = unix_now();
-        let (id, pid) = smol::block_on(self.run(cfg, &config))?;
+        let (id, pid) = smol::block_on(self.run(cfg, &config, progress))?;
         log::info!("docker: task {} runs in container {}", cfg.id, logs::short(&id));
         if let Err(e) = self.copy_logs(&id, &cfg.stdout_path, &cfg.stderr_path, None) {
             let _ = smol::block_on(self.remove(&id));
