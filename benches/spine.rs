@@ -6,8 +6,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{http, rss_kb, wait_until, Agent, TempDir, BIN};
-use std::time::{Duration, Instant};
+use common::{http, rss_kb, time_to_running, wait_until, Agent, TempDir, BIN};
+use std::time::Duration;
 
 const RUNS: usize = 25;
 
@@ -34,23 +34,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Time from submitting a job to its allocation reported running.
-fn time_to_running(agent: &Agent, id: &str) -> Duration {
-    let started = Instant::now();
-    let (status, body) = http(agent.http_port, "PUT", "/v1/jobs", Some(job_json(id).as_bytes())).unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let mut index = 0u64;
-    loop {
-        let path = format!("/v1/job/{id}/allocations?index={index}&wait=10s");
-        let (_, body) = http(agent.http_port, "GET", &path, None).unwrap();
-        let allocs: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        if allocs.as_array().unwrap().iter().any(|a| a["ClientStatus"] == "running") {
-            return started.elapsed();
-        }
-        index = allocs.as_array().unwrap().iter().map(|a| a["ModifyIndex"].as_u64().unwrap_or(0)).max().unwrap_or(0);
-    }
-}
-
 fn main() {
     let dir = TempDir::new("bench");
     let agent = Agent::dev(dir.path());
@@ -62,7 +45,7 @@ fn main() {
     let mut times = Vec::with_capacity(RUNS);
     for i in 0..RUNS {
         let id = format!("bench-{i}");
-        times.push(time_to_running(&agent, &id));
+        times.push(time_to_running(&agent, &id, &job_json(&id)));
         let (status, _) = http(agent.http_port, "DELETE", &format!("/v1/job/{id}?purge=true"), None).unwrap();
         assert_eq!(status, 200);
     }

@@ -216,6 +216,26 @@ impl Drop for Agent {
     }
 }
 
+/// Time from submitting the job `json` (whose ID is `id`) to its allocation reported
+/// running, following the allocations with blocking queries.
+pub fn time_to_running(agent: &Agent, id: &str, json: &str) -> Duration {
+    let started = Instant::now();
+    let (status, body) = http(agent.http_port, "PUT", "/v1/jobs", Some(json.as_bytes())).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let mut index = 0u64;
+    loop {
+        let path = format!("/v1/job/{id}/allocations?index={index}&wait=10s");
+        let (_, body) = http(agent.http_port, "GET", &path, None).unwrap();
+        let allocs: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let allocs = allocs.as_array().cloned().unwrap_or_default();
+        if allocs.iter().any(|a| a["ClientStatus"] == "running") {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "job {id} not running after 2 minutes: {allocs:?}");
+        index = allocs.iter().map(|a| a["ModifyIndex"].as_u64().unwrap_or(0)).max().unwrap_or(0);
+    }
+}
+
 /// A process's resident set size in KiB.
 pub fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
