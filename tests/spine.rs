@@ -357,6 +357,56 @@ job "boxed" {{
 }
 
 #[test]
+fn a_docker_service_answers_on_its_host_port_and_is_removed_when_stopped() {
+    let Some(image) = docker_test_image() else { return };
+    let dir = TempDir::new("docker-port");
+    let agent = Agent::dev(dir.path());
+    let hcl = format!(
+        r#"
+job "served" {{
+  group "g" {{
+    network {{
+      port "http" {{
+        to = 8080
+      }}
+    }}
+    task "t" {{
+      driver = "docker"
+      config {{
+        image   = "{image}"
+        command = "/bin/sh"
+        args    = ["-c", "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+        ports   = ["http"]
+      }}
+      resources {{
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    );
+    let alloc_id = agent.run_until_running(dir.path(), "served", &hcl);
+    let alloc = agent.get(&format!("/v1/allocation/{alloc_id}"));
+    let ports = alloc["AllocatedResources"]["Shared"]["Ports"].as_array().unwrap().clone();
+    let host_port = ports.iter().find(|p| p["Label"] == "http").unwrap()["Value"].as_u64().unwrap() as u16;
+    let page =
+        common::wait_until(std::time::Duration::from_secs(20), "the container's server on its host port", || {
+            let (status, body) = common::http(host_port, "GET", "/index.html", None).ok()?;
+            (status == 200).then(|| String::from_utf8_lossy(&body).into_owned())
+        });
+    assert_eq!(page, "hello-from-container\n");
+    agent.cli_ok(&["job", "stop", "served"]);
+    common::wait_until(std::time::Duration::from_secs(20), "the container removed", || {
+        let left = Command::new("docker")
+            .args(["ps", "-a", "-q", "--filter", &format!("label=rove.alloc_id={alloc_id}")])
+            .output()
+            .ok()?;
+        left.stdout.is_empty().then_some(())
+    });
+}
+
+#[test]
 fn job_run_check_index_refuses_a_stale_index_and_changes_nothing() {
     let dir = TempDir::new("check-index");
     let agent = Agent::dev(dir.path());

@@ -46,9 +46,11 @@ pub fn build(
     if task.resources.memory_max_mb > 0 {
         set("NOMAD_MEMORY_MAX_LIMIT", task.resources.memory_max_mb.to_string());
     }
-    let bridge = group.is_some_and(|g| g.networks.iter().any(|n| n.mode == "bridge"));
+    // A task with a network of its own (bridge mode, or a container) binds to the port's
+    // `to`, which is published on the host port; other tasks bind to the host port.
+    let own_network = task.driver == "docker" || group.is_some_and(|g| g.networks.iter().any(|n| n.mode == "bridge"));
     for port in &alloc.allocated_resources.shared.ports {
-        let inside = if bridge && port.to > 0 { port.to.to_string() } else { port.value.to_string() };
+        let inside = if own_network && port.to > 0 { port.to.to_string() } else { port.value.to_string() };
         let label = &port.label;
         set(&format!("NOMAD_IP_{label}"), port.host_ip.clone());
         set(&format!("NOMAD_PORT_{label}"), inside.clone());

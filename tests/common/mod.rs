@@ -382,7 +382,7 @@ pub fn remove_task_cgroups(alloc_id: &str) {
 /// once), or `None` when no engine answers and `ROVE_REQUIRE_DOCKER` is unset: the caller
 /// then skips, loudly. With `ROVE_REQUIRE_DOCKER` set, a missing engine fails the test.
 pub fn docker_test_image() -> Option<&'static str> {
-    const IMAGE: &str = "rove-test/busybox:latest";
+    const IMAGE: &str = "rove-test/busybox:2";
     let docker = |args: &[&str]| Command::new("docker").args(args).output().is_ok_and(|o| o.status.success());
     if !docker(&["version"]) {
         assert!(
@@ -398,7 +398,7 @@ pub fn docker_test_image() -> Option<&'static str> {
     let root = std::env::temp_dir().join(format!("rove-test-busybox-{}-{}", std::process::id(), fastrand::u64(..)));
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (apt-get install busybox-static)");
-    for applet in ["sh", "echo", "sleep", "cat", "env", "ls", "true", "id"] {
+    for applet in ["sh", "echo", "sleep", "cat", "env", "ls", "true", "id", "mkdir", "httpd"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = root.with_extension("tar");
