@@ -306,29 +306,22 @@ job "ports" {
     assert_eq!(logs, format!("{http} 127.0.0.1:29999\n"));
 }
 
-#[test]
-fn docker_job_runs_in_a_container_with_its_port_published() {
-    let Some(image) = docker_test_image() else { return };
-    let dir = TempDir::new("docker");
-    let agent = Agent::dev(dir.path());
-    let node_id = agent.get("/v1/nodes")[0]["ID"].as_str().unwrap().to_string();
-    let node = agent.get(&format!("/v1/node/{node_id}"));
-    assert_eq!(node["Drivers"]["docker"]["Healthy"], true, "{}", node["Drivers"]);
-    assert!(node["Attributes"]["driver.docker.version"].is_string(), "{}", node["Attributes"]);
-    let hcl = format!(
+/// A one-task docker job running `script` in the test image, with one network port.
+fn docker_job(name: &str, job_type: &str, image: &str, port: &str, script: &str) -> String {
+    format!(
         r#"
-job "boxed" {{
-  type = "batch"
+job "{name}" {{
+  type = "{job_type}"
   group "g" {{
     network {{
-      port "http" {{}}
+      {port}
     }}
     task "t" {{
       driver = "docker"
       config {{
         image   = "{image}"
         command = "/bin/sh"
-        args    = ["-c", "echo $NOMAD_TASK_DIR $NOMAD_PORT_http; ls /alloc; echo to-stderr >&2"]
+        args    = ["-c", "{script}"]
         ports   = ["http"]
       }}
       resources {{
@@ -339,6 +332,24 @@ job "boxed" {{
   }}
 }}
 "#
+    )
+}
+
+#[test]
+fn docker_job_runs_in_a_container_with_its_port_published() {
+    let Some(image) = docker_test_image() else { return };
+    let dir = TempDir::new("docker");
+    let agent = Agent::dev(dir.path());
+    let node_id = agent.get("/v1/nodes")[0]["ID"].as_str().unwrap().to_string();
+    let node = agent.get(&format!("/v1/node/{node_id}"));
+    assert_eq!(node["Drivers"]["docker"]["Healthy"], true, "{}", node["Drivers"]);
+    assert!(node["Attributes"]["driver.docker.version"].is_string(), "{}", node["Attributes"]);
+    let hcl = docker_job(
+        "boxed",
+        "batch",
+        image,
+        "port \"http\" {}",
+        "echo $NOMAD_TASK_DIR $NOMAD_PORT_http; ls /alloc; echo to-stderr >&2",
     );
     let file = job_file(dir.path(), "boxed.hcl", &hcl);
     agent.cli_ok(&["job", "run", &file]);
@@ -361,30 +372,12 @@ fn a_docker_service_answers_on_its_host_port_and_is_removed_when_stopped() {
     let Some(image) = docker_test_image() else { return };
     let dir = TempDir::new("docker-port");
     let agent = Agent::dev(dir.path());
-    let hcl = format!(
-        r#"
-job "served" {{
-  group "g" {{
-    network {{
-      port "http" {{
-        to = 8080
-      }}
-    }}
-    task "t" {{
-      driver = "docker"
-      config {{
-        image   = "{image}"
-        command = "/bin/sh"
-        args    = ["-c", "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
-        ports   = ["http"]
-      }}
-      resources {{
-        memory = 32
-      }}
-    }}
-  }}
-}}
-"#
+    let hcl = docker_job(
+        "served",
+        "service",
+        image,
+        "port \"http\" {\n        to = 8080\n      }",
+        "mkdir -p /tmp/www && echo hello-from-container > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
     );
     let alloc_id = agent.run_until_running(dir.path(), "served", &hcl);
     let alloc = agent.get(&format!("/v1/allocation/{alloc_id}"));
