@@ -17,6 +17,7 @@ mod log_rotator;
 mod restart;
 mod state_db;
 mod task_runner;
+mod template;
 
 pub use self::alloc_dir::{log_fifo_name, LOGS_DIR};
 pub use self::log_rotator::indexes as log_file_indexes;
