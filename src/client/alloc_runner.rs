@@ -305,6 +305,7 @@ fn task_spec(
         kill_signal: task.kill_signal.clone(),
         kill_timeout: task.kill_timeout,
         shutdown_delay: task.shutdown_delay,
+        artifacts: task.artifacts.clone(),
         live: ctx.live.clone(),
         executor,
         restored: None,

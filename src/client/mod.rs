@@ -4,6 +4,7 @@
 
 mod alloc_dir;
 mod alloc_runner;
+mod artifact;
 mod edge_facts;
 mod env;
 pub mod executor;

@@ -26,6 +26,8 @@ pub mod event {
     pub const RESTART_SIGNALED: &str = "Restart Signaled";
     pub const REATTACHED: &str = "Reattached";
     pub const DRIVER: &str = "Driver";
+    pub const DOWNLOADING_ARTIFACTS: &str = "Downloading Artifacts";
+    pub const ARTIFACT_FAILED: &str = "Failed Artifact Download";
     pub const WAITING_SHUTDOWN_DELAY: &str = "Waiting for shutdown delay";
 }
 
@@ -59,6 +61,8 @@ pub struct TaskSpec {
     pub kill_timeout: Duration,
     /// How long to wait between being told to stop and signalling the task.
     pub shutdown_delay: Duration,
+    /// Fetched into the task directory before the task first starts.
+    pub artifacts: Vec<crate::structs::TaskArtifact>,
     /// Where the running task is registered while it runs.
     pub live: super::live_tasks::LiveTasks,
     /// For process drivers: the executor that runs the task (and copies its logs), with
@@ -140,6 +144,16 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
     if adopted.is_none() {
         reporter.push(new_event(event::RECEIVED, "Task received by client")).await;
         reporter.push(new_event(event::SETUP, "Building Task Directory")).await;
+        if !spec.artifacts.is_empty() {
+            reporter.push(new_event(event::DOWNLOADING_ARTIFACTS, "Client is downloading artifacts")).await;
+            let (artifacts, task_dir) = (spec.artifacts.clone(), spec.config.task_dir.clone());
+            if let Err(e) = smol::unblock(move || super::artifact::fetch_all(&artifacts, &task_dir)).await {
+                let mut failure = new_event(event::ARTIFACT_FAILED, e);
+                failure.fails_task = true;
+                reporter.finish(true, failure).await;
+                return;
+            }
+        }
     }
     // An executor copies its task's logs itself.
     let collectors = match &spec.executor {

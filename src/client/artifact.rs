@@ -1,0 +1,226 @@
+//! Fetching a task's `artifact` blocks into its directory before it starts: from `http://`
+//! URLs (redirects followed, `headers` sent) or local files (`file://` or an absolute
+//! path), checked against `options { checksum = "sha256:..." }`, and unpacked when they are
+//! tar, tar.gz/tgz or zip archives (unless `options { archive = "false" }`). Every path
+//! stays inside the task directory, archive entries included.
+
+use crate::structs::TaskArtifact;
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+const MAX_REDIRECTS: usize = 5;
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fetches every artifact; the first failure says which artifact and why.
+pub fn fetch_all(artifacts: &[TaskArtifact], task_dir: &Path) -> Result<(), String> {
+    for artifact in artifacts {
+        fetch(artifact, task_dir).map_err(|e| format!("artifact {:?}: {e}", artifact.getter_source))?;
+    }
+    Ok(())
+}
+
+fn fetch(artifact: &TaskArtifact, task_dir: &Path) -> Result<(), String> {
+    let dest = inside(task_dir, &artifact.relative_dest)
+        .ok_or_else(|| format!("destination {:?} must stay inside the task directory", artifact.relative_dest))?;
+    let source = artifact.getter_source.as_str();
+    let bytes = match source.strip_prefix("file://").or_else(|| source.starts_with('/').then_some(source)) {
+        Some(path) => std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?,
+        None if source.starts_with("http://") => http_get(source, &artifact.getter_headers)?,
+        None if source.starts_with("https://") => {
+            return Err("https is not supported yet (rove has no TLS client); use http or a local file".into())
+        }
+        None => return Err("source must be an http:// URL, a file:// URL or an absolute path".into()),
+    };
+    if let Some(checksum) = artifact.getter_options.get("checksum") {
+        verify(&bytes, checksum)?;
+    }
+    let name = source.rsplit('/').next().unwrap_or_default().split(['?', '#']).next().unwrap_or_default();
+    let unpack = artifact.getter_options.get("archive").is_none_or(|a| a != "false");
+    let kind = Archive::of(name).filter(|_| unpack);
+    match (kind, artifact.getter_mode.as_str()) {
+        (Some(kind), _) => kind.unpack(&bytes, &dest),
+        (None, "file") => write(&dest, &bytes),
+        (None, _) if name.is_empty() => Err("the source names no file".into()),
+        (None, _) => write(&dest.join(name), &bytes),
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `relative` under `dir`, when it stays inside it.
+fn inside(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let path = Path::new(relative);
+    path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)).then(|| dir.join(path))
+}
+
+/// Checks `bytes` against `type:hex` (sha256 or sha512).
+fn verify(bytes: &[u8], checksum: &str) -> Result<(), String> {
+    let (kind, expected) = checksum.split_once(':').ok_or_else(|| format!("checksum {checksum:?} is not type:hex"))?;
+    let actual: String = match kind {
+        "sha256" => sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        "sha512" => sha2::Sha512::digest(bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        other => return Err(format!("checksum type {other:?} is not supported (sha256, sha512)")),
+    };
+    if actual == expected.to_ascii_lowercase() {
+        Ok(())
+    } else {
+        Err(format!("checksum mismatch: expected {kind}:{expected}, got {kind}:{actual}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    Tar,
+    TarGz,
+    Zip,
+}
+
+impl Archive {
+    fn of(name: &str) -> Option<Archive> {
+        if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Some(Archive::TarGz)
+        } else if name.ends_with(".tar") {
+            Some(Archive::Tar)
+        } else if name.ends_with(".zip") {
+            Some(Archive::Zip)
+        } else {
+            None
+        }
+    }
+
+    /// Unpacks into `dest`; entries that would land outside it are refused.
+    fn unpack(self, bytes: &[u8], dest: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        let untar = |reader: &mut dyn Read| -> Result<(), String> {
+            let mut archive = tar::Archive::new(reader);
+            for entry in archive.entries().map_err(|e| format!("reading the tar archive: {e}"))? {
+                let mut entry = entry.map_err(|e| format!("reading the tar archive: {e}"))?;
+                let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+                if !entry.unpack_in(dest).map_err(|e| format!("unpacking {}: {e}", path.display()))? {
+                    return Err(format!("archive entry {} would land outside the destination", path.display()));
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Archive::Tar => untar(&mut &bytes[..]),
+            Archive::TarGz => untar(&mut flate2::read::GzDecoder::new(bytes)),
+            Archive::Zip => {
+                let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                    .map_err(|e| format!("reading the zip archive: {e}"))?;
+                for i in 0..archive.len() {
+                    let mut file = archive.by_index(i).map_err(|e| format!("reading the zip archive: {e}"))?;
+                    let Some(relative) = file.enclosed_name() else {
+                        return Err(format!("archive entry {} would land outside the destination", file.name()));
+                    };
+                    let target = dest.join(relative);
+                    if file.is_dir() {
+                        std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+                        continue;
+                    }
+                    let mut content = Vec::new();
+                    file.read_to_end(&mut content).map_err(|e| format!("unpacking {}: {e}", file.name()))?;
+                    write(&target, &content)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET, following redirects; the body of a 200 answer.
+fn http_get(url: &str, headers: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// is supported"))?;
+        let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let host_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+        let mut stream =
+            std::net::TcpStream::connect(&host_port).map_err(|e| format!("connecting to {host_port}: {e}"))?;
+        stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: rove\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map_err(|e| format!("{url}: {e}"))?;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{url}: malformed answer"))?;
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let body = raw[split + 4..].to_vec();
+        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        match status {
+            200 => {
+                let chunked = header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+                return if chunked {
+                    dechunk(&body).ok_or_else(|| format!("{url}: malformed chunked body"))
+                } else {
+                    Ok(body)
+                };
+            }
+            301 | 302 | 303 | 307 | 308 => {
+                let location = header("location").ok_or_else(|| format!("{url}: redirect without a Location"))?;
+                url = if location.starts_with("http") { location } else { format!("http://{authority}{location}") };
+            }
+            other => return Err(format!("{url}: HTTP status {other}")),
+        }
+    }
+    Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
+}
+
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(body.get(..size)?);
+        body = body.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_are_checked() {
+        let sha = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        assert!(verify(b"hello", sha).is_ok());
+        assert!(verify(b"hullo", sha).unwrap_err().contains("checksum mismatch"));
+        assert!(verify(b"hello", "md5:abc").unwrap_err().contains("not supported"));
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn archives_are_known_by_name() {
+        assert_eq!(Archive::of("app.tar.gz"), Some(Archive::TarGz));
+        assert_eq!(Archive::of("app.tgz"), Some(Archive::TarGz));
+        assert_eq!(Archive::of("app.zip"), Some(Archive::Zip));
+        assert_eq!(Archive::of("app.jar"), None);
+    }
+}
