@@ -34,6 +34,13 @@ job "lonely" {
 }
 "#;
 
+/// The test job under another name, its task marked, with a `disconnect` block.
+fn job_with_disconnect(name: &str, marker: &str, disconnect: &str) -> String {
+    JOB.replace("lonely", name)
+        .replace("MARKER", marker)
+        .replace("group \"g\" {", &format!("group \"g\" {{\n    disconnect {{\n      {disconnect}\n    }}"))
+}
+
 /// A server-only agent, once it leads.
 fn start_server(dir: &std::path::Path, config: &str) -> Agent {
     let server = Agent::start(dir, "server", config, &[]);
@@ -156,10 +163,7 @@ fn a_disconnected_client_keeps_its_allocation_and_gets_it_back() {
     wait_until(Duration::from_secs(30), "two ready nodes", || (ready_nodes(&server) == 2).then_some(()));
     let marker = format!("rove-disconnect-test-{}", std::process::id());
     let _cleanup = common::KillOnDrop(marker.clone());
-    let patient = JOB
-        .replace("lonely", "patient")
-        .replace("MARKER", &marker)
-        .replace("group \"g\" {", "group \"g\" {\n    disconnect {\n      lost_after = \"5m\"\n    }");
+    let patient = job_with_disconnect("patient", &marker, "lost_after = \"5m\"");
     clients[0].cli_ok(&["job", "run", &job_file(dir.path(), "patient.hcl", &patient)]);
     let first = server.wait_allocs("patient", "alloc running", |a| a.len() == 1 && a[0]["ClientStatus"] == "running");
     let (original, node_id) =
@@ -188,4 +192,30 @@ fn a_disconnected_client_keeps_its_allocation_and_gets_it_back() {
     wait_until(Duration::from_secs(20), "only the original's process left", || {
         (common::pids_matching(&marker) == original_pid).then_some(())
     });
+}
+
+/// `disconnect { stop_on_client_after }`: a client that cannot reach any server stops the
+/// group's allocations once that long has passed, rather than running them blind.
+#[test]
+fn a_cut_off_client_stops_allocations_that_must_not_run_blind() {
+    let dir = TempDir::new("stop-on-client-after");
+    let server = start_server(dir.path(), FAST_HEARTBEATS);
+    let faults = common::faults::Faults::default();
+    let link = faults.proxy("link", server.rpc_port);
+    let _client = Agent::start(dir.path(), "client", &client_config(link), &[]);
+    wait_until(Duration::from_secs(30), "the node ready", || (ready_nodes(&server) == 1).then_some(()));
+    let marker = format!("rove-stop-after-test-{}", std::process::id());
+    let _cleanup = common::KillOnDrop(marker.clone());
+    let careful = job_with_disconnect("careful", &marker, "stop_on_client_after = \"3s\"");
+    server.cli_ok(&["job", "run", &job_file(dir.path(), "careful.hcl", &careful)]);
+    server.wait_allocs("careful", "alloc running", |a| a.len() == 1 && a[0]["ClientStatus"] == "running");
+    assert!(common::process_running(&marker));
+
+    faults.isolate("link");
+    let cut_at = std::time::Instant::now();
+    wait_until(Duration::from_secs(20), "the task stopped by its client", || {
+        (!common::process_running(&marker)).then_some(())
+    });
+    assert!(cut_at.elapsed() >= Duration::from_secs(3), "not before stop_on_client_after");
+    faults.heal();
 }

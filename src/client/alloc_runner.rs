@@ -37,6 +37,8 @@ pub struct RunnerContext {
 pub struct AllocRunner {
     pub alloc_modify_index: u64,
     pub dir: PathBuf,
+    /// How long the allocation keeps running while the client cannot reach the servers.
+    pub stop_when_cut_off: Option<std::time::Duration>,
     stop: smol::channel::Sender<()>,
     task: smol::Task<()>,
 }
@@ -48,6 +50,8 @@ impl AllocRunner {
         let (stop, stop_rx) = smol::channel::bounded(1);
         let dir = AllocDir::new(&ctx.allocs_root, &alloc.id).root;
         let alloc_modify_index = alloc.alloc_modify_index;
+        let stop_when_cut_off =
+            alloc.job.as_ref().and_then(|j| j.task_group(&alloc.task_group)).and_then(|g| g.stop_when_cut_off());
         let task = smol::spawn(async move {
             let id = alloc.id.clone();
             let store = ctx.store.clone();
@@ -65,7 +69,7 @@ impl AllocRunner {
                 log::warn!(target: "client", "forgetting a finished allocation: {e}");
             }
         });
-        AllocRunner { alloc_modify_index, dir, stop, task }
+        AllocRunner { alloc_modify_index, dir, stop_when_cut_off, stop, task }
     }
 
     /// Whether every task of the allocation has ended for good.

@@ -249,6 +249,7 @@ impl Client {
         let mut ttl = self.register(&node).await;
         let mut next_fingerprint = std::time::Instant::now() + DRIVER_FINGERPRINT_PERIOD;
         let mut out_of_touch = false;
+        let mut last_contact = std::time::Instant::now();
         loop {
             smol::Timer::after(ttl / 2).await;
             if std::time::Instant::now() >= next_fingerprint {
@@ -271,6 +272,7 @@ impl Client {
             let request = Request::NodeHeartbeat { node_id: self.node_id.clone() };
             match self.call(&request).await {
                 Ok(Response::Heartbeat { ttl_ms, resync, .. }) => {
+                    last_contact = std::time::Instant::now();
                     if std::mem::take(&mut out_of_touch) || resync {
                         log::info!(target: "client", "servers reachable again; reporting every allocation's status");
                         self.report_all_again();
@@ -286,6 +288,7 @@ impl Client {
                     log::warn!(target: "client", "heartbeat failed: {e}");
                     out_of_touch = true;
                     ttl = RETRY_DELAY * 2;
+                    self.stop_cut_off(last_contact.elapsed());
                 }
             }
         }
@@ -350,6 +353,18 @@ impl Client {
                     }
                 })
                 .detach();
+            }
+        }
+    }
+
+    /// Stops the allocations whose groups do not run longer than `cut_off` without the
+    /// servers (`stop_on_client_after`).
+    fn stop_cut_off(&self, cut_off: Duration) {
+        let runners = self.runners.lock().expect("runner lock poisoned");
+        for (id, runner) in runners.iter() {
+            if runner.stop_when_cut_off.is_some_and(|limit| cut_off >= limit) && !runner.is_finished() {
+                log::warn!(target: "client", "no server reached for {cut_off:?}: stopping allocation {id}");
+                runner.stop();
             }
         }
     }

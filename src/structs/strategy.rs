@@ -164,17 +164,24 @@ pub struct DisconnectStrategy {
     pub stop_on_client_after: Duration,
 }
 
+/// A `disconnect` setting, else its older group-level form; zero counts as unset.
+fn set_one(current: Option<Duration>, older: Option<Duration>) -> Option<Duration> {
+    current.filter(|d| !d.is_zero()).or(older).filter(|d| !d.is_zero())
+}
+
 impl crate::structs::TaskGroup {
     /// How long the group's allocations on a node that stopped heartbeating wait for it
     /// (marked unknown) before they are lost: `disconnect { lost_after }` or the older
     /// `max_client_disconnect`; `None` when they are lost at once.
     pub fn disconnect_window(&self) -> Option<Duration> {
-        self.disconnect
-            .as_ref()
-            .map(|d| d.lost_after)
-            .filter(|w| !w.is_zero())
-            .or(self.max_client_disconnect)
-            .filter(|w| !w.is_zero())
+        set_one(self.disconnect.as_ref().map(|d| d.lost_after), self.max_client_disconnect)
+    }
+
+    /// How long the client keeps the group's allocations running while it cannot reach
+    /// any server (`disconnect { stop_on_client_after }`, or the older
+    /// `stop_after_client_disconnect`); `None` when it keeps them running.
+    pub fn stop_when_cut_off(&self) -> Option<Duration> {
+        set_one(self.disconnect.as_ref().map(|d| d.stop_on_client_after), self.stop_after_client_disconnect)
     }
 
     /// Whether the group's unknown allocations are replaced while their node is away
