@@ -54,3 +54,64 @@ fn templates_are_rendered_before_the_task_starts() {
         "{events}"
     );
 }
+
+#[test]
+fn changed_templates_restart_or_signal_their_task() {
+    let dir = TempDir::new("templates-change");
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, "one\n").unwrap();
+    let agent = Agent::dev(dir.path());
+    let task = |name: &str, mode: &str, script: &str| {
+        format!(
+            r#"
+    task "{name}" {{
+      driver = "raw_exec"
+      artifact {{
+        source = "{input}"
+      }}
+      template {{
+        data          = "{name}={{{{ file \"local/input.txt\" | trimSpace }}}}\n"
+        destination   = "local/out.txt"
+        {mode}
+      }}
+      config {{
+        command = "/bin/sh"
+        args    = ["-c", "{script}"]
+      }}
+    }}"#,
+            input = input.display()
+        )
+    };
+    let restarting =
+        task("restarting", "change_mode = \"restart\"", "cat local/out.txt >> $NOMAD_ALLOC_DIR/seen; sleep 1000");
+    let signalled = task(
+        "signalled",
+        "change_mode = \"signal\"\n        change_signal = \"SIGHUP\"",
+        "trap 'cat local/out.txt >> $NOMAD_ALLOC_DIR/hup' HUP; while true; do sleep 0.2; done",
+    );
+    let hcl = format!("job \"watched\" {{\n  group \"g\" {{{restarting}\n{signalled}\n  }}\n}}\n");
+    let alloc = agent.run_until_running(dir.path(), "watched", &hcl);
+    let root = agent.data_dir.join(format!("client/alloc/{alloc}"));
+    common::wait_until(std::time::Duration::from_secs(20), "both tasks running", || {
+        let states = agent.get(&format!("/v1/allocation/{alloc}"))["TaskStates"].clone();
+        (states["restarting"]["State"] == "running" && states["signalled"]["State"] == "running").then_some(())
+    });
+    for task in ["restarting", "signalled"] {
+        std::fs::write(root.join(task).join("local/input.txt"), "two\n").unwrap();
+    }
+    let seen =
+        common::wait_until(std::time::Duration::from_secs(20), "the restarted task to see the new value", || {
+            let seen = std::fs::read_to_string(root.join("alloc/seen")).unwrap_or_default();
+            (seen == "restarting=one\nrestarting=two\n").then_some(seen)
+        });
+    assert_eq!(seen, "restarting=one\nrestarting=two\n");
+    let hup = common::wait_until(std::time::Duration::from_secs(20), "the signalled task to see the new value", || {
+        std::fs::read_to_string(root.join("alloc/hup")).ok().filter(|h| !h.is_empty())
+    });
+    assert_eq!(hup, "signalled=two\n");
+    let states = agent.get(&format!("/v1/allocation/{alloc}"))["TaskStates"].clone();
+    assert_eq!(states["restarting"]["Restarts"], 1, "{states:#}");
+    assert_eq!(states["signalled"]["Restarts"], 0, "signalled, not restarted: {states:#}");
+    assert!(states["restarting"]["Events"].to_string().contains("Template with change_mode restart re-rendered"));
+    agent.cli_ok(&["job", "stop", "watched"]);
+}

@@ -253,8 +253,7 @@ fn task_spec(
     }
     let task_dir = dir.task_dir(&task.name);
     let paths = TaskPaths { alloc_dir: &dir.root, task_dir: &task_dir };
-    let mut task_env = env::build(alloc, task, &ctx.node, &ctx.region, &paths);
-    super::template::write_all(&task.templates, &task_dir, &mut task_env)?;
+    let task_env = env::build(alloc, task, &ctx.node, &ctx.region, &paths);
     let config = env::interpolate_config(&serde_json::Value::Object(task.config.clone()), &task_env, &ctx.node);
     let job_type = alloc.job.as_ref().map_or(JobType::Service, |j| j.job_type);
     let restart = task
@@ -310,6 +309,7 @@ fn task_spec(
         kill_timeout: task.kill_timeout,
         shutdown_delay: task.shutdown_delay,
         artifacts: task.artifacts.clone(),
+        templates: task.templates.clone(),
         live: ctx.live.clone(),
         executor,
         restored: None,

@@ -63,6 +63,8 @@ pub struct TaskSpec {
     pub shutdown_delay: Duration,
     /// Fetched into the task directory before the task first starts.
     pub artifacts: Vec<crate::structs::TaskArtifact>,
+    /// Rendered before the task starts, and watched while it runs.
+    pub templates: Vec<crate::structs::Template>,
     /// Where the running task is registered while it runs.
     pub live: super::live_tasks::LiveTasks,
     /// For process drivers: the executor that runs the task (and copies its logs), with
@@ -154,6 +156,26 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                 return;
             }
         }
+        // Templates may read what the artifacts brought; `env = true` ones add to the
+        // task's environment.
+        if !spec.templates.is_empty() {
+            let (templates, dir, mut env) =
+                (spec.templates.clone(), spec.config.task_dir.clone(), spec.config.env.clone());
+            match smol::unblock(move || super::template::write_all(&templates, &dir, &mut env).map(|()| env)).await {
+                Ok(env) => {
+                    if let Some((executor, _)) = &mut spec.executor {
+                        executor.config.env = env.clone();
+                    }
+                    spec.config.env = env;
+                }
+                Err(e) => {
+                    let mut failure = new_event(event::SETUP_FAILURE, e);
+                    failure.fails_task = true;
+                    reporter.finish(true, failure).await;
+                    return;
+                }
+            }
+        }
     }
     // An executor copies its task's logs itself.
     let collectors = match &spec.executor {
@@ -195,10 +217,11 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                 reporter.record(Some(RunningTask { handle: handle.clone(), executor })).await;
                 match wait_or_kill(&spec, &handle, waiter, &kill, &restart_rx, &mut reporter).await {
                     Waited::Killed => return,
-                    Waited::Restarted => {
-                        // A user's restart: immediate, and not counted against the policy.
-                        let mut e = new_event(event::RESTARTING, "User requested task to restart");
-                        e.restart_reason = "User requested task to restart".into();
+                    Waited::Restarted(why) => {
+                        // A user's or a template's restart: immediate, and not counted
+                        // against the policy.
+                        let mut e = new_event(event::RESTARTING, why);
+                        e.restart_reason = why.into();
                         reporter.state.state = "pending".into();
                         reporter.state.restarts += 1;
                         reporter.state.last_restart = now_nanos();
@@ -324,14 +347,48 @@ async fn adopt(spec: &TaskSpec, running: RunningTask, reporter: &mut Reporter) -
 enum Waited {
     Exited(ExitResult),
     Killed,
-    /// A user asked for a restart; the task was stopped for it.
-    Restarted,
+    /// A restart was asked for (by a user, or a template that changed); the task was
+    /// stopped for it.
+    Restarted(&'static str),
 }
 
 /// Why the wait for a running task ended early.
 enum Interrupt {
     Kill,
-    Restart,
+    /// A restart, and why.
+    Restart(&'static str),
+}
+
+/// How often templates are rendered again to see whether their output changed.
+const TEMPLATE_POLL: Duration = Duration::from_secs(2);
+
+/// Renders the task's templates again every little while: a changed output with
+/// `change_mode = "restart"` ends the wait; `"signal"` signals the task; `"noop"` only
+/// writes the file.
+async fn watch_templates(spec: &TaskSpec, handle: &TaskHandle) -> Interrupt {
+    if spec.templates.is_empty() {
+        return smol::future::pending().await;
+    }
+    loop {
+        smol::Timer::after(TEMPLATE_POLL).await;
+        let (templates, dir, env) = (spec.templates.clone(), spec.config.task_dir.clone(), spec.config.env.clone());
+        let changed = match smol::unblock(move || super::template::rerender(&templates, &dir, &env)).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                log::warn!(target: "client", "task {}: rendering templates again: {e}", spec.name);
+                continue;
+            }
+        };
+        if changed.iter().any(|t| t.change_mode == "restart") {
+            return Interrupt::Restart("Template with change_mode restart re-rendered");
+        }
+        for template in changed.iter().filter(|t| t.change_mode == "signal") {
+            let (driver, handle, signal) = (spec.driver.clone(), handle.clone(), template.change_signal.clone());
+            if let Err(e) = smol::unblock(move || driver.signal(&handle, &signal)).await {
+                log::warn!(target: "client", "task {}: signalling after a template changed: {e}", spec.name);
+            }
+        }
+    }
 }
 
 async fn wait_or_kill(
@@ -350,11 +407,13 @@ async fn wait_or_kill(
     };
     let restarted = async {
         match restart.recv().await {
-            Ok(()) => Err(Interrupt::Restart),
+            Ok(()) => Err(Interrupt::Restart("User requested task to restart")),
             Err(_) => smol::future::pending().await,
         }
     };
-    let result = match smol::future::or(waited, smol::future::or(killed, restarted)).await {
+    let rerendered = async { Err(watch_templates(spec, handle).await) };
+    let interrupted = smol::future::or(killed, smol::future::or(restarted, rerendered));
+    let result = match smol::future::or(waited, interrupted).await {
         Ok(result) => result,
         Err(interrupt) => {
             if matches!(interrupt, Interrupt::Kill) && !spec.shutdown_delay.is_zero() {
@@ -364,8 +423,8 @@ async fn wait_or_kill(
                 smol::Timer::after(spec.shutdown_delay).await;
             }
             let message = format!("Sent interrupt. Waiting {:?} before force killing", spec.kill_timeout);
-            if matches!(interrupt, Interrupt::Restart) {
-                reporter.push(new_event(event::RESTART_SIGNALED, "User requested task to restart")).await;
+            if let Interrupt::Restart(why) = interrupt {
+                reporter.push(new_event(event::RESTART_SIGNALED, why)).await;
             }
             reporter.push(new_event(event::KILLING, message)).await;
             let driver = spec.driver.clone();
@@ -376,8 +435,8 @@ async fn wait_or_kill(
             // The original wait returns once the process is gone.
             let _ = exited.await;
             destroy(spec, handle).await;
-            if matches!(interrupt, Interrupt::Restart) {
-                return Waited::Restarted;
+            if let Interrupt::Restart(why) = interrupt {
+                return Waited::Restarted(why);
             }
             reporter.finish(false, new_event(event::KILLED, "Task successfully killed")).await;
             return Waited::Killed;

@@ -3,8 +3,8 @@
 //! (`{{ }}` unless `left_delimiter`/`right_delimiter` say otherwise), `-` trimming the
 //! whitespace beside an action, comments, string literals, `env "NAME"`, `file "path"`
 //! (inside the task directory) and the pipes `toUpper`, `toLower` and `trimSpace`. Anything
-//! else is refused with the line it is on. Templates render once, before the task starts;
-//! re-rendering when a `source` or `file` changes (`change_mode`) is not built yet.
+//! else is refused with the line it is on. Templates render before the task starts, and
+//! again while it runs when a `source` or `file` they read changes (for `change_mode`).
 
 use crate::structs::Template;
 use std::collections::BTreeMap;
@@ -117,38 +117,79 @@ fn string_literal(s: &str) -> Option<String> {
 /// `perms`), and adds the variables of `env = true` templates to `env`.
 pub fn write_all(templates: &[Template], task_dir: &Path, env: &mut BTreeMap<String, String>) -> Result<(), String> {
     for template in templates {
-        let dest = inside(task_dir, &template.dest_path).ok_or_else(|| {
-            format!("template destination {:?} must be a relative path inside the task directory", template.dest_path)
-        })?;
-        let text = match (template.embedded_tmpl.as_str(), template.source_path.as_str()) {
-            ("", "") => return Err(format!("template {:?} has neither data nor source", template.dest_path)),
-            ("", source) => {
-                let path = inside(task_dir, source).ok_or_else(|| {
-                    format!("template source {source:?} must be a relative path inside the task directory")
-                })?;
-                std::fs::read_to_string(&path).map_err(|e| format!("template source {source:?}: {e}"))?
-            }
-            (data, _) => data.to_string(),
-        };
-        let ctx = Context { env, task_dir, strict: template.error_on_missing_key };
-        let rendered = render(&text, &template.left_delim, &template.right_delim, &ctx)
-            .map_err(|e| format!("template {:?}: {e}", template.dest_path))?;
-        let mode = match template.perms.as_str() {
-            "" => 0o644,
-            perms => u32::from_str_radix(perms, 8)
-                .map_err(|_| format!("template {:?}: perms {perms:?} is not an octal mode", template.dest_path))?,
-        };
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("template {:?}: {e}", template.dest_path))?;
-        }
-        std::fs::write(&dest, &rendered).map_err(|e| format!("template {:?}: {e}", template.dest_path))?;
-        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| format!("template {:?}: {e}", template.dest_path))?;
+        let rendered = render_one(template, task_dir, env)?;
+        rendered.write()?;
         if template.envvars {
-            env.extend(env_lines(&rendered).map_err(|e| format!("template {:?}: {e}", template.dest_path))?);
+            env.extend(env_lines(&rendered.text).map_err(|e| format!("template {:?}: {e}", template.dest_path))?);
         }
     }
     Ok(())
+}
+
+/// Renders the templates again and writes those whose output changed (a `source` or a
+/// `file` they read changed); returns those, for their `change_mode`.
+pub fn rerender(
+    templates: &[Template],
+    task_dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<Template>, String> {
+    let mut changed = Vec::new();
+    for template in templates {
+        let rendered = render_one(template, task_dir, env)?;
+        if std::fs::read_to_string(&rendered.dest).ok().as_deref() != Some(rendered.text.as_str()) {
+            rendered.write()?;
+            changed.push(template.clone());
+        }
+    }
+    Ok(changed)
+}
+
+/// A template's output and where it goes.
+struct Rendered<'t> {
+    template: &'t Template,
+    dest: std::path::PathBuf,
+    text: String,
+    mode: u32,
+}
+
+impl Rendered<'_> {
+    fn write(&self) -> Result<(), String> {
+        let err = |e: std::io::Error| format!("template {:?}: {e}", self.template.dest_path);
+        if let Some(parent) = self.dest.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        std::fs::write(&self.dest, &self.text).map_err(err)?;
+        std::fs::set_permissions(&self.dest, std::os::unix::fs::PermissionsExt::from_mode(self.mode)).map_err(err)
+    }
+}
+
+fn render_one<'t>(
+    template: &'t Template,
+    task_dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Rendered<'t>, String> {
+    let dest = inside(task_dir, &template.dest_path).ok_or_else(|| {
+        format!("template destination {:?} must be a relative path inside the task directory", template.dest_path)
+    })?;
+    let text = match (template.embedded_tmpl.as_str(), template.source_path.as_str()) {
+        ("", "") => return Err(format!("template {:?} has neither data nor source", template.dest_path)),
+        ("", source) => {
+            let path = inside(task_dir, source).ok_or_else(|| {
+                format!("template source {source:?} must be a relative path inside the task directory")
+            })?;
+            std::fs::read_to_string(&path).map_err(|e| format!("template source {source:?}: {e}"))?
+        }
+        (data, _) => data.to_string(),
+    };
+    let ctx = Context { env, task_dir, strict: template.error_on_missing_key };
+    let text = render(&text, &template.left_delim, &template.right_delim, &ctx)
+        .map_err(|e| format!("template {:?}: {e}", template.dest_path))?;
+    let mode = match template.perms.as_str() {
+        "" => 0o644,
+        perms => u32::from_str_radix(perms, 8)
+            .map_err(|_| format!("template {:?}: perms {perms:?} is not an octal mode", template.dest_path))?,
+    };
+    Ok(Rendered { template, dest, text, mode })
 }
 
 /// `relative` under `dir`, when it stays inside it.
