@@ -105,6 +105,7 @@ async fn serve(config: &AgentConfig, data_dir: &std::path::Path) -> anyhow::Resu
             http_addr: http_addr.clone(),
             host_volumes: config.client.host_volumes.clone(),
             gc: config.client.gc,
+            drain_on_shutdown: config.client.drain_on_shutdown,
         };
         Some(Client::start(client_config).context("starting the client")?)
     } else {

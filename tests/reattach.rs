@@ -107,7 +107,7 @@ fn a_crashed_client_reattaches_to_its_running_tasks() {
         });
     }
     wait_until(Duration::from_secs(10), "no executor left behind", || {
-        pids_matching(" executor").is_empty().then_some(())
+        [&raw, &exec, &dying].iter().all(|alloc| pids_matching(&format!("executor {alloc}")).is_empty()).then_some(())
     });
 }
 
@@ -172,4 +172,33 @@ job "boxed" {{
 
     agent.cli_ok(&["job", "stop", "boxed"]);
     wait_until(Duration::from_secs(20), "the container removed", || containers_of(&alloc).is_empty().then_some(()));
+}
+
+/// By default (no `drain_on_shutdown`), a graceful stop of the agent leaves its tasks
+/// running, as Nomad's client does; the next start picks them up.
+#[test]
+fn a_stopped_client_leaves_its_tasks_running_and_picks_them_up() {
+    let dir = TempDir::new("reattach-graceful");
+    let marker = format!("kept-task-{}", std::process::id());
+    let _cleanup = KillOnDrop(marker.clone());
+    let mut agent = Agent::start_keeping_tasks(dir.path(), "dev", "", &["-dev"]);
+    agent.wait_ready();
+    let alloc = agent.run_until_running(dir.path(), "kept", &job("kept", "raw_exec", &marker));
+    let pid = task_pid(&marker);
+
+    assert!(agent.stop().success(), "{}", agent.logs());
+    assert!(agent.logs().contains("leaving 1 allocation(s) running"), "{}", agent.logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pids_matching(&marker), [pid], "the task outlived the agent's shutdown");
+
+    agent.restart(&["-dev"]);
+    agent.wait_ready();
+    let state = wait_until(Duration::from_secs(20), "the task reattached", || {
+        let state = task_state(&agent, &alloc);
+        events(&state).contains(&"Reattached".to_string()).then_some(state)
+    });
+    assert_eq!((state["State"].as_str(), state["Restarts"].as_u64()), (Some("running"), Some(0)), "{state:#}");
+    assert_eq!(pids_matching(&marker), [pid]);
+    agent.cli_ok(&["job", "stop", "kept"]);
+    wait_until(Duration::from_secs(20), "the task stopped", || pids_matching(&marker).is_empty().then_some(()));
 }

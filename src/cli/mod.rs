@@ -78,7 +78,10 @@ enum Command {
     Version,
     /// Run one task for a client (started by the agent, not by hand)
     #[command(hide = true)]
-    Executor,
+    Executor {
+        /// The task's id, naming the executor in the process table
+        task: Option<String>,
+    },
 }
 
 /// What a command ends with: success, a failure with its reason, or another exit code.
@@ -157,7 +160,7 @@ pub fn main() -> ExitCode {
             println!("rove v{}", env!("CARGO_PKG_VERSION"));
             Ok(Outcome::Success)
         }
-        Command::Executor => return ExitCode::from(crate::client::executor::run().clamp(0, 255) as u8),
+        Command::Executor { .. } => return ExitCode::from(crate::client::executor::run().clamp(0, 255) as u8),
         command => smol::block_on(run_client_command(command)),
     };
     match result {
@@ -183,7 +186,7 @@ async fn run_client_command(command: Command) -> CliResult {
         Command::Eval(cmd) => eval::run(cmd).await,
         Command::Operator(cmd) => operator::run(cmd).await,
         Command::Status(args) => status::run(args).await,
-        Command::Agent(_) | Command::Fmt(_) | Command::Version | Command::Executor => {
+        Command::Agent(_) | Command::Fmt(_) | Command::Version | Command::Executor { .. } => {
             unreachable!("handled before the async runtime starts")
         }
     }

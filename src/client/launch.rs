@@ -43,7 +43,8 @@ pub fn launch(spec: &ExecutorSpec, log_path: &Path) -> Result<(TaskHandle, Execu
         .open(log_path)
         .map_err(|e| format!("opening the executor log {}: {e}", log_path.display()))?;
     let mut command = Command::new(exe);
-    command.arg("executor").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
+    // The task's id in the arguments only names the executor in the process table.
+    command.arg("executor").arg(&spec.config.id).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
     // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
     unsafe {
         command.pre_exec(|| {

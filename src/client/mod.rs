@@ -67,6 +67,8 @@ pub struct ClientConfig {
     pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
     /// When finished allocations' directories are removed.
     pub gc: gc::GcConfig,
+    /// Whether a shutdown stops every task first (`drain_on_shutdown`).
+    pub drain_on_shutdown: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,12 +214,18 @@ impl Client {
         dir.is_dir().then_some(dir)
     }
 
-    /// Stops reporting to the servers, then stops every task this client runs. The servers
-    /// keep the allocations as they were, so the next start of this node runs them again.
+    /// Stops reporting to the servers. Tasks keep running, as Nomad's do, and the next
+    /// start of this agent picks them up; with `drain_on_shutdown` every task is stopped
+    /// first (the servers keep the allocations, so the next start runs them again).
     pub async fn shutdown(&self) {
         self.tasks.lock().expect("task lock poisoned").clear();
         let runners: Vec<AllocRunner> =
             self.runners.lock().expect("runner lock poisoned").drain().map(|(_, r)| r).collect();
+        if !self.config.drain_on_shutdown {
+            let running = runners.iter().filter(|r| !r.is_finished()).count();
+            log::info!(target: "client", "leaving {running} allocation(s) running; the next start picks them up");
+            return;
+        }
         for runner in runners {
             runner.shutdown().await;
         }

@@ -193,8 +193,12 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
     };
     let mut tracker = RestartTracker::new(spec.restart.clone(), spec.restart_on_success, Instant::now());
     loop {
-        if kill.try_recv().is_ok() || kill.is_closed() {
+        if kill.try_recv().is_ok() {
             reporter.finish(false, new_event(event::KILLED, "Task killed before it started")).await;
+            return;
+        }
+        if kill.is_closed() {
+            // The agent is going away and leaves its tasks as they are.
             return;
         }
         let started = match adopted.take() {
@@ -261,7 +265,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                     smol::Timer::after(delay).await;
                     false
                 };
-                let killed = async { kill.recv().await.is_ok() || kill.is_closed() };
+                let killed = async { told_to_stop(&kill).await };
                 if smol::future::or(killed, sleep).await {
                     reporter.finish(false, new_event(event::KILLED, "Task killed while waiting to restart")).await;
                     return;
@@ -359,6 +363,15 @@ enum Interrupt {
     Restart(&'static str),
 }
 
+/// Resolves when the allocation runner asks the task to stop. A runner that went away
+/// without asking (the agent shutting down and leaving its tasks running) never does.
+async fn told_to_stop(kill: &smol::channel::Receiver<()>) -> bool {
+    match kill.recv().await {
+        Ok(()) => true,
+        Err(_) => smol::future::pending().await,
+    }
+}
+
 /// How often templates are rendered again to see whether their output changed.
 const TEMPLATE_POLL: Duration = Duration::from_secs(2);
 
@@ -402,7 +415,7 @@ async fn wait_or_kill(
     let mut exited = smol::spawn(smol::unblock(waiter));
     let waited = async { Ok((&mut exited).await) };
     let killed = async {
-        let _ = kill.recv().await;
+        told_to_stop(kill).await;
         Err(Interrupt::Kill)
     };
     let restarted = async {

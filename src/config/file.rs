@@ -21,6 +21,7 @@ const HOMES: &[(&str, &str)] = &[
     ("server_join", "server"),
     ("client", "top-level"),
     ("host_volume", "client"),
+    ("drain_on_shutdown", "client"),
     ("config", "plugin"),
 ];
 const TOP: Schema = Schema {
@@ -57,10 +58,12 @@ const CLIENT: Schema = Schema {
         "gc_max_allocs",
         "gc_disk_usage_threshold",
     ],
-    blocks: &["meta", "chroot_env", "host_volume"],
+    blocks: &["meta", "chroot_env", "host_volume", "drain_on_shutdown"],
     homes: HOMES,
     unsupported: &[],
 };
+const DRAIN: Schema =
+    Schema { attributes: &["deadline", "force", "ignore_system_jobs"], blocks: &[], homes: HOMES, unsupported: &[] };
 const HOST_VOLUME: Schema = Schema { attributes: &["path", "read_only"], blocks: &[], homes: HOMES, unsupported: &[] };
 const PLUGIN: Schema = Schema { attributes: &[], blocks: &["config"], homes: HOMES, unsupported: &[] };
 
@@ -182,6 +185,13 @@ pub fn parse(src: &str, path: &Path) -> Result<PartialConfig, ConfigError> {
             }
             let read_only = d.boolean(&volume, "read_only").unwrap_or(false);
             config.host_volumes.insert(name.clone(), crate::structs::ClientHostVolumeConfig { name, path, read_only });
+        }
+        for block in client.blocks("drain_on_shutdown") {
+            // Nomad's deadline, force and ignore_system_jobs are read; every task is
+            // stopped within its own kill_timeout.
+            let drain = client.child(block);
+            d.check(&drain, &DRAIN);
+            config.drain_on_shutdown = Some(true);
         }
         for meta in client.blocks("meta") {
             config.meta.extend(d.string_map(&client.child(meta)));

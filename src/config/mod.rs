@@ -66,6 +66,9 @@ pub struct ClientSection {
     pub host_volumes: BTreeMap<String, crate::structs::ClientHostVolumeConfig>,
     /// `gc_interval`, `gc_max_allocs`, `gc_disk_usage_threshold`.
     pub gc: crate::client::gc::GcConfig,
+    /// `drain_on_shutdown { }`: stop every task when the agent shuts down (by default they
+    /// keep running and are picked up by the next start).
+    pub drain_on_shutdown: bool,
 }
 
 impl AgentConfig {
@@ -123,6 +126,7 @@ pub struct PartialConfig {
     pub gc_interval: Option<Duration>,
     pub gc_max_allocs: Option<usize>,
     pub gc_disk_usage_threshold: Option<f64>,
+    pub drain_on_shutdown: Option<bool>,
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
@@ -175,7 +179,8 @@ impl PartialConfig {
             chroot_env,
             gc_interval,
             gc_max_allocs,
-            gc_disk_usage_threshold
+            gc_disk_usage_threshold,
+            drain_on_shutdown
         );
         self.meta.extend(other.meta);
         self.host_volumes.extend(other.host_volumes);
@@ -221,6 +226,7 @@ impl PartialConfig {
                 meta: self.meta,
                 chroot_env: self.chroot_env,
                 host_volumes: self.host_volumes,
+                drain_on_shutdown: self.drain_on_shutdown.unwrap_or(false),
                 gc: {
                     let defaults = crate::client::gc::GcConfig::default();
                     crate::client::gc::GcConfig {

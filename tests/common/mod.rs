@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rove");
 
+/// The client block that makes an agent stop its tasks when it shuts down.
+pub const DRAIN_ON_SHUTDOWN: &str = "client {\n  drain_on_shutdown {}\n}\n";
+
 /// A group's `restart` and `reschedule` blocks that give a failed task no second try.
 pub const NO_RETRIES: &str = "    restart {\n      attempts = 0\n      mode     = \"fail\"\n    }\n    reschedule {\n      attempts  = 0\n      unlimited = false\n    }\n";
 
@@ -55,7 +58,18 @@ pub struct Agent {
 
 impl Agent {
     /// Writes a config with fresh ports and starts `rove agent` with it and `extra_args`.
+    /// The agent stops its tasks when it shuts down (`drain_on_shutdown`), so a test
+    /// leaves no task behind; see [`Agent::start_keeping_tasks`].
     pub fn start(dir: &Path, name: &str, extra_config: &str, extra_args: &[&str]) -> Agent {
+        let config = format!(
+            "{extra_config}
+{DRAIN_ON_SHUTDOWN}"
+        );
+        Agent::start_on(dir, name, [free_port(), free_port(), free_port()], &config, extra_args)
+    }
+
+    /// Like [`Agent::start`], with the default shutdown: the tasks keep running.
+    pub fn start_keeping_tasks(dir: &Path, name: &str, extra_config: &str, extra_args: &[&str]) -> Agent {
         Agent::start_on(dir, name, [free_port(), free_port(), free_port()], extra_config, extra_args)
     }
 
