@@ -219,13 +219,15 @@ impl Drop for Agent {
         if let Some(child) = &self.child {
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
             let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if self.child.as_mut().unwrap().try_wait().ok().flatten().is_some() {
-                    return;
-                }
+            while Instant::now() < deadline && self.child.as_mut().unwrap().try_wait().ok().flatten().is_none() {
                 std::thread::sleep(Duration::from_millis(50));
             }
             self.kill();
+        }
+        // Tasks outlive their agent by design; a finished test leaves none behind.
+        let Ok(allocs) = std::fs::read_dir(self.data_dir.join("client/alloc")) else { return };
+        for alloc in allocs.flatten() {
+            drop(KillOnDrop(format!("executor {}", alloc.file_name().to_string_lossy())));
         }
     }
 }
