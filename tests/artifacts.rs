@@ -101,3 +101,83 @@ fn artifacts_are_fetched_checked_and_unpacked_before_the_task_starts() {
     assert!(events.contains("Failed Artifact Download") && events.contains("checksum mismatch"), "{events}");
     assert!(!events.contains("\"Started\""), "the task never started: {events}");
 }
+
+/// A certificate for 127.0.0.1 and its key, signed by a new CA; the CA's PEM.
+fn certificate() -> (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    (cert.der().clone(), key_der, ca.pem())
+}
+
+/// Serves `body` at every path over TLS with this certificate; returns the port.
+fn serve_tls(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    body: &'static [u8],
+) -> u16 {
+    #[allow(deprecated)] // the test server uses the same small provider as the client
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let Ok(connection) = rustls::ServerConnection::new(config.clone()) else { continue };
+            let mut tls = rustls::StreamOwned::new(connection, tcp);
+            let mut buf = [0u8; 4096];
+            if tls.read(&mut buf).is_err() {
+                continue;
+            }
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = tls.write_all(head.as_bytes()).and_then(|_| tls.write_all(body));
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+#[test]
+fn https_artifacts_are_fetched_from_servers_the_node_trusts_only() {
+    let dir = TempDir::new("artifacts-https");
+    let (cert, key, ca) = certificate();
+    let trusted = serve_tls(cert, key, b"over tls\n");
+    let (other_cert, other_key, _untrusted_ca) = certificate();
+    let untrusted = serve_tls(other_cert, other_key, b"never\n");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    // The agent (and so its client) trusts only the first server's CA.
+    std::env::set_var("SSL_CERT_FILE", &ca_file);
+    let agent = Agent::dev(dir.path());
+    let job = |name: &str, port: u16| {
+        format!(
+            "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n{NO_RETRIES}    task \"t\" {{\n      driver = \"raw_exec\"\n      artifact {{\n        source = \"https://127.0.0.1:{port}/greeting.txt\"\n      }}\n      config {{\n        command = \"/bin/cat\"\n        args = [\"local/greeting.txt\"]\n      }}\n    }}\n  }}\n}}\n"
+        )
+    };
+    agent.cli_ok(&["job", "run", &job_file(dir.path(), "tls.hcl", &job("tls", trusted))]);
+    let allocs = agent.wait_allocs("tls", "the job to finish", |a| {
+        a.iter().any(|a| a["ClientStatus"] == "complete" || a["ClientStatus"] == "failed")
+    });
+    let id = allocs[0]["ID"].as_str().unwrap();
+    assert_eq!(allocs[0]["ClientStatus"], "complete", "{}", agent.get(&format!("/v1/allocation/{id}"))["TaskStates"]);
+    assert_eq!(agent.cli_ok(&["alloc", "logs", id]), "over tls\n");
+
+    agent.cli_ok(&["job", "run", "-detach", &job_file(dir.path(), "untrusted.hcl", &job("untrusted", untrusted))]);
+    let allocs =
+        agent.wait_allocs("untrusted", "the task to fail", |a| a.iter().any(|a| a["ClientStatus"] == "failed"));
+    let alloc = agent.get(&format!("/v1/allocation/{}", allocs[0]["ID"].as_str().unwrap()));
+    let events = alloc["TaskStates"]["t"]["Events"].to_string();
+    assert!(events.contains("Failed Artifact Download") && events.contains("certificate"), "{events}");
+}

@@ -1,5 +1,6 @@
 //! Fetching a task's `artifact` blocks into its directory before it starts: from `http://`
-//! URLs (redirects followed, `headers` sent) or local files (`file://` or an absolute
+//! and `https://` URLs (redirects followed, `headers` sent; certificates checked against
+//! the system's CA store, or `SSL_CERT_FILE`) or local files (`file://` or an absolute
 //! path), checked against `options { checksum = "sha256:..." }`, and unpacked when they are
 //! tar, tar.gz/tgz or zip archives (unless `options { archive = "false" }`). Every path
 //! stays inside the task directory, archive entries included.
@@ -28,11 +29,10 @@ fn fetch(artifact: &TaskArtifact, task_dir: &Path) -> Result<(), String> {
     let source = artifact.getter_source.as_str();
     let bytes = match source.strip_prefix("file://").or_else(|| source.starts_with('/').then_some(source)) {
         Some(path) => std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?,
-        None if source.starts_with("http://") => http_get(source, &artifact.getter_headers)?,
-        None if source.starts_with("https://") => {
-            return Err("https is not supported yet (rove has no TLS client); use http or a local file".into())
+        None if source.starts_with("http://") || source.starts_with("https://") => {
+            http_get(source, &artifact.getter_headers)?
         }
-        None => return Err("source must be an http:// URL, a file:// URL or an absolute path".into()),
+        None => return Err("source must be an http:// or https:// URL, a file:// URL or an absolute path".into()),
     };
     if let Some(checksum) = artifact.getter_options.get("checksum") {
         verify(&bytes, checksum)?;
@@ -136,15 +136,21 @@ impl Archive {
     }
 }
 
-/// A plain HTTP/1.1 GET, following redirects; the body of a 200 answer.
+/// An HTTP/1.1 GET over plain TCP or TLS, following redirects; the body of a 200 answer.
 fn http_get(url: &str, headers: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// is supported"))?;
-        let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-        let host_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-        let mut stream =
-            std::net::TcpStream::connect(&host_port).map_err(|e| format!("connecting to {host_port}: {e}"))?;
+        let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest.to_string()),
+            (None, Some(rest)) => (false, rest.to_string()),
+            _ => return Err(format!("{url}: only http:// and https:// are supported")),
+        };
+        let (authority, path) =
+            rest.split_once('/').map_or((rest.as_str(), "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let default_port = if tls { 443 } else { 80 };
+        let has_port = authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+        let host_port = if has_port { authority.to_string() } else { format!("{authority}:{default_port}") };
+        let stream = std::net::TcpStream::connect(&host_port).map_err(|e| format!("connecting to {host_port}: {e}"))?;
         stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
         let mut request =
             format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: rove\r\n");
@@ -152,9 +158,13 @@ fn http_get(url: &str, headers: &BTreeMap<String, String>) -> Result<Vec<u8>, St
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| format!("{url}: {e}"))?;
+        let raw = if tls {
+            let host = host_port.rsplit_once(':').map_or(host_port.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+            exchange(&mut tls_stream(host, stream)?, &request)
+        } else {
+            exchange(&mut { stream }, &request)
+        }
+        .map_err(|e| format!("{url}: {e}"))?;
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{url}: malformed answer"))?;
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let body = raw[split + 4..].to_vec();
@@ -176,12 +186,55 @@ fn http_get(url: &str, headers: &BTreeMap<String, String>) -> Result<Vec<u8>, St
             }
             301 | 302 | 303 | 307 | 308 => {
                 let location = header("location").ok_or_else(|| format!("{url}: redirect without a Location"))?;
-                url = if location.starts_with("http") { location } else { format!("http://{authority}{location}") };
+                let scheme = if tls { "https" } else { "http" };
+                url = if location.starts_with("http") { location } else { format!("{scheme}://{authority}{location}") };
             }
             other => return Err(format!("{url}: HTTP status {other}")),
         }
     }
     Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
+}
+
+/// Sends the request and reads the whole answer (the server closes the connection).
+fn exchange(stream: &mut impl ReadWrite, request: &str) -> std::io::Result<Vec<u8>> {
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw) {
+        // A server that closes without TLS's close_notify has still sent everything.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        other => other.map(|_| raw),
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// A TLS connection to `host` over `tcp`, the certificate checked against the system's CA
+/// store (`SSL_CERT_FILE` and `SSL_CERT_DIR` replace it when set).
+fn tls_stream(
+    host: &str,
+    tcp: std::net::TcpStream,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err("no CA certificates found to check the server's certificate".into());
+    }
+    // ring rather than aws-lc-rs: a much smaller binary; artifacts need no post-quantum
+    // key exchange, which is what rustls deprecates ring's provider over.
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| format!("TLS with {host}: {e}"))?;
+    Ok(rustls::StreamOwned::new(connection, tcp))
 }
 
 fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
