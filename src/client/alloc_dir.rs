@@ -80,6 +80,14 @@ fn create(dir: &Path, mode: u32) -> io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }
 
+/// `relative` under `dir`, when it is a relative path that stays inside it (no `..`, not
+/// absolute); task files named in job files (artifact and template paths) go through this.
+pub fn under(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let path = Path::new(relative);
+    let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    plain.then(|| dir.join(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

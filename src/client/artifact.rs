@@ -5,11 +5,12 @@
 //! tar, tar.gz/tgz or zip archives (unless `options { archive = "false" }`). Every path
 //! stays inside the task directory, archive entries included.
 
+use super::alloc_dir::under;
 use crate::structs::TaskArtifact;
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const MAX_REDIRECTS: usize = 5;
@@ -24,7 +25,7 @@ pub fn fetch_all(artifacts: &[TaskArtifact], task_dir: &Path) -> Result<(), Stri
 }
 
 fn fetch(artifact: &TaskArtifact, task_dir: &Path) -> Result<(), String> {
-    let dest = inside(task_dir, &artifact.relative_dest)
+    let dest = under(task_dir, &artifact.relative_dest)
         .ok_or_else(|| format!("destination {:?} must stay inside the task directory", artifact.relative_dest))?;
     let source = artifact.getter_source.as_str();
     let bytes = match source.strip_prefix("file://").or_else(|| source.starts_with('/').then_some(source)) {
@@ -53,12 +54,6 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// `relative` under `dir`, when it stays inside it.
-fn inside(dir: &Path, relative: &str) -> Option<PathBuf> {
-    let path = Path::new(relative);
-    path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)).then(|| dir.join(path))
 }
 
 /// Checks `bytes` against `type:hex` (sha256 or sha512).

@@ -6,9 +6,10 @@
 //! else is refused with the line it is on. Templates render before the task starts, and
 //! again while it runs when a `source` or `file` they read changes (for `change_mode`).
 
+use super::alloc_dir::under;
 use crate::structs::Template;
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("template line {line}: {message}")]
@@ -192,11 +193,9 @@ fn render_one<'t>(
     Ok(Rendered { template, dest, text, mode })
 }
 
-/// `relative` under `dir`, when it stays inside it.
+/// A named file under `dir` (not `dir` itself), when it stays inside it.
 fn inside(dir: &Path, relative: &str) -> Option<std::path::PathBuf> {
-    let path = Path::new(relative);
-    let plain = path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    (plain && !relative.is_empty()).then(|| dir.join(path))
+    under(dir, relative).filter(|_| !relative.is_empty())
 }
 
 /// `KEY=VALUE` lines of a template rendered with `env = true` (blank lines and `#`
