@@ -9,7 +9,8 @@ use crate::isolation::Isolation;
 use crate::process::{CommandConfig, Identity, Launcher, Prepared};
 use crate::{DriverError, DriverInfo, TaskConfig};
 
-const DEFAULT_USER: &str = "nobody";
+/// Who isolated tasks run as when the job names no `user`.
+pub(crate) const DEFAULT_USER: &str = "nobody";
 
 /// The `exec` driver. Needs root and a cgroup hierarchy with the memory controller.
 #[derive(Debug, Clone, Default)]

@@ -28,6 +28,7 @@ pub use chroot::{ChrootEnv, ChrootError};
 pub use docker::{DockerDriver, DockerOptions, EngineError};
 pub use exec::ExecDriver;
 pub use java::JavaDriver;
+pub use process::running as process_running;
 pub use raw_exec::RawExecDriver;
 
 use serde::{Deserialize, Serialize};

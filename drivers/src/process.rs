@@ -17,7 +17,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The PATH a task gets when its environment has none.
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What a process driver sets up before starting a task.
 pub struct Prepared {
@@ -113,9 +114,9 @@ impl CommandConfig {
 
 /// The identity a task runs as.
 pub struct Identity {
-    pub(crate) uid: libc::uid_t,
-    pub(crate) gid: libc::gid_t,
-    pub(crate) groups: Vec<libc::gid_t>,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    groups: Vec<libc::gid_t>,
 }
 
 impl Identity {
@@ -130,6 +131,32 @@ impl Identity {
             .unwrap_or_else(|_| vec![user.gid.as_raw()]);
         Ok(Identity { uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups })
     }
+
+    /// In a forked child: drops to this user and its groups. Async-signal-safe.
+    pub(crate) fn become_it(&self) -> std::io::Result<()> {
+        // SAFETY: plain system calls on memory prepared before the fork.
+        let failed = unsafe {
+            libc::setgroups(self.groups.len(), self.groups.as_ptr()) != 0
+                || libc::setgid(self.gid) != 0
+                || libc::setuid(self.uid) != 0
+        };
+        if failed {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// In a forked child: moves it into the cgroups whose `cgroup.procs` files are `fds`
+/// (opened before the fork). Async-signal-safe.
+pub(crate) fn join_cgroup(fds: &[i32]) -> std::io::Result<()> {
+    for fd in fds {
+        // SAFETY: a write of one byte from a static buffer to a descriptor we own.
+        if unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Starts the task's command in a new session, inside its cgroup, namespaces and root, and
@@ -192,21 +219,12 @@ fn fork_exec(
             if libc::setsid() == -1 {
                 return Err(std::io::Error::last_os_error());
             }
-            for fd in &proc_fds {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
+            join_cgroup(&proc_fds)?;
             if let Some(isolation) = &isolation {
                 isolation.enter()?;
             }
             if let Some(id) = &identity {
-                if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
-                    || libc::setgid(id.gid) != 0
-                    || libc::setuid(id.uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
+                id.become_it()?;
             }
             Ok(())
         });
@@ -241,7 +259,8 @@ fn wait(handle: &TaskHandle) -> Result<ExitResult, DriverError> {
 }
 
 /// Whether the process still runs (a zombie waiting to be reaped does not).
-fn running(pid: i32) -> bool {
+/// Whether a process runs (a zombie does not).
+pub fn running(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z')

@@ -3,7 +3,8 @@
 //! user; its output collected within a timeout.
 
 use crate::cgroup::Cgroup;
-use crate::process::Identity;
+use crate::exec::DEFAULT_USER;
+use crate::process::{join_cgroup, Identity, DEFAULT_PATH};
 use crate::{DriverError, ExecOutput, ExecRequest, TaskHandle};
 use std::fs::File;
 use std::io::Read;
@@ -12,11 +13,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The namespaces a command joins in an isolated task (its pid namespace is left: joining
 /// it would take a second fork).
 const NAMESPACES: [&str; 3] = ["ipc", "uts", "mnt"];
-const DEFAULT_USER: &str = "nobody";
 
 /// Runs `request` in the task `handle` names (isolated when the task has its own root).
 pub fn exec_in(handle: &TaskHandle, request: &ExecRequest) -> Result<ExecOutput, DriverError> {
@@ -56,11 +55,7 @@ pub fn exec_in(handle: &TaskHandle, request: &ExecRequest) -> Result<ExecOutput,
     unsafe {
         cmd.pre_exec(move || {
             let check = |r: libc::c_int| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
-            for fd in &proc_fds {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
+            join_cgroup(&proc_fds)?;
             for fd in &ns_fds {
                 check(libc::setns(*fd, 0))?;
             }
@@ -70,9 +65,7 @@ pub fn exec_in(handle: &TaskHandle, request: &ExecRequest) -> Result<ExecOutput,
                 check(libc::chdir(c"/".as_ptr()))?;
             }
             if let Some(id) = &identity {
-                check(libc::setgroups(id.groups.len(), id.groups.as_ptr()))?;
-                check(libc::setgid(id.gid))?;
-                check(libc::setuid(id.uid))?;
+                id.become_it()?;
             }
             Ok(())
         });

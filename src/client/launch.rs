@@ -101,9 +101,7 @@ pub fn read_exit(exit_path: &Path) -> ExitResult {
 
 /// Whether a process runs (a zombie does not).
 pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z')
-    })
+    i32::try_from(pid).is_ok_and(rove_drivers::process_running)
 }
 
 /// Removes what the executors of an allocation's tasks left in `tasks_dir`.
