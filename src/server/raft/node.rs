@@ -45,8 +45,13 @@ pub struct RaftHandle {
 impl RaftHandle {
     /// Proposes `data`; resolves with its log index once it is committed and applied.
     pub async fn propose(&self, data: Vec<u8>) -> Result<u64, RaftError> {
+        self.ask(|reply| Op::Propose(data, reply)).await
+    }
+
+    /// Hands the Raft thread an operation and waits for its answer.
+    async fn ask<T>(&self, op: impl FnOnce(smol::channel::Sender<Result<T, RaftError>>) -> Op) -> Result<T, RaftError> {
         let (tx, rx) = smol::channel::bounded(1);
-        self.ops.send(Op::Propose(data, tx)).map_err(|_| RaftError::Shutdown)?;
+        self.ops.send(op(tx)).map_err(|_| RaftError::Shutdown)?;
         rx.recv().await.map_err(|_| RaftError::Shutdown)?
     }
 
@@ -71,23 +76,17 @@ impl RaftHandle {
     /// applied everything committed when the barrier was asked for (Raft's ReadIndex), so a
     /// read of the state after it sees every write acknowledged before it.
     pub async fn read_barrier(&self) -> Result<u64, RaftError> {
-        let (tx, rx) = smol::channel::bounded(1);
-        self.ops.send(Op::ReadBarrier(tx)).map_err(|_| RaftError::Shutdown)?;
-        rx.recv().await.map_err(|_| RaftError::Shutdown)?
+        self.ask(Op::ReadBarrier).await
     }
 
     async fn change_membership(&self, change: ConfChange) -> Result<u64, RaftError> {
-        let (tx, rx) = smol::channel::bounded(1);
-        self.ops.send(Op::ChangeMembership(change, tx)).map_err(|_| RaftError::Shutdown)?;
-        rx.recv().await.map_err(|_| RaftError::Shutdown)?
+        self.ask(|reply| Op::ChangeMembership(change, reply)).await
     }
 
     /// Starts a new cluster of these voters (this server among them) unless this server's
     /// store already belongs to one; `true` when it bootstrapped.
     pub async fn bootstrap(&self, voters: BTreeMap<u64, Peer>) -> Result<bool, RaftError> {
-        let (tx, rx) = smol::channel::bounded(1);
-        self.ops.send(Op::Bootstrap(voters, tx)).map_err(|_| RaftError::Shutdown)?;
-        rx.recv().await.map_err(|_| RaftError::Shutdown)?
+        self.ask(|reply| Op::Bootstrap(voters, reply)).await
     }
 
     /// Hands a message from a peer to Raft.
@@ -107,10 +106,7 @@ impl RaftHandle {
         if id == self.id {
             return;
         }
-        let mut book = self.book.write().expect("peer book lock poisoned");
-        if book.get(&id) != Some(&peer) {
-            book.insert(id, peer);
-        }
+        self.book.write().expect("peer book lock poisoned").insert(id, peer);
     }
 
     /// The servers this one knows of, by Raft id (itself included).
@@ -353,8 +349,8 @@ impl Loop {
     /// Read indexes confirmed by a quorum wait until they are applied.
     fn confirm_reads(&mut self, states: &[raft::ReadState]) {
         for state in states {
-            let Ok(id) = <[u8; 8]>::try_from(&state.request_ctx[..]) else { continue };
-            if let Some(reply) = self.pending_reads.remove(&u64::from_be_bytes(id)) {
+            let Some(id) = request_id(&state.request_ctx) else { continue };
+            if let Some(reply) = self.pending_reads.remove(&id) {
                 self.confirmed_reads.push((state.index, reply));
             }
         }
@@ -458,8 +454,7 @@ impl Loop {
 
     /// Answers the proposal an applied entry came from, if it was this server's.
     fn answer(&mut self, entry: &Entry) {
-        let Ok(id) = <[u8; 8]>::try_from(&entry.context[..]) else { return };
-        let id = u64::from_be_bytes(id);
+        let Some(id) = request_id(&entry.context) else { return };
         if self.pending.get(&id).is_some_and(|(term, _)| *term == entry.term) {
             let (_, reply) = self.pending.remove(&id).expect("checked above");
             let _ = reply.try_send(Ok(entry.index));
@@ -556,4 +551,9 @@ impl Loop {
             let _ = reply.try_send(Err(err()));
         }
     }
+}
+
+/// The id a proposal or read barrier was tagged with in its context (big-endian bytes).
+fn request_id(context: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(context).ok().map(u64::from_be_bytes)
 }
