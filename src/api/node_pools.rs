@@ -26,17 +26,11 @@ pub async fn upsert(server: &Server, body: &[u8]) -> ApiResponse {
         Ok(pool) => pool,
         Err(e) => return ApiResponse::error(400, format!("node pool body: {e}")),
     };
-    match server.upsert_node_pool(pool).await {
-        Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
-        Err(e) => e.into(),
-    }
+    ApiResponse::written(server.upsert_node_pool(pool).await)
 }
 
 pub async fn delete(server: &Server, name: &str) -> ApiResponse {
-    match server.delete_node_pool(name).await {
-        Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
-        Err(e) => e.into(),
-    }
+    ApiResponse::written(server.delete_node_pool(name).await)
 }
 
 /// The nodes of a pool; every node for `all`.

@@ -31,10 +31,7 @@ pub fn save_snapshot(server: &Server) -> ApiResponse {
 }
 
 pub async fn restore_snapshot(server: &Server, body: &[u8]) -> ApiResponse {
-    match server.restore_snapshot(body).await {
-        Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
-        Err(e) => e.into(),
-    }
+    ApiResponse::written(server.restore_snapshot(body).await)
 }
 
 pub fn scheduler_config(server: &Server) -> ApiResponse {
@@ -101,8 +98,5 @@ pub async fn remove_raft_peer(server: &Server, query: &BTreeMap<String, String>)
     let Some(peer) = query.get("id").or_else(|| query.get("address")).filter(|p| !p.is_empty()) else {
         return ApiResponse::error(400, "name the peer to remove with ?id= or ?address=");
     };
-    match server.remove_server(peer).await {
-        Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
-        Err(e) => e.into(),
-    }
+    ApiResponse::written(server.remove_server(peer).await)
 }

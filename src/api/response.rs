@@ -39,6 +39,14 @@ impl ApiResponse {
         response
     }
 
+    /// The answer to a write: `{"Index": n}` with `X-Nomad-Index`, or the error.
+    pub fn written(result: Result<u64, crate::server::ServerError>) -> ApiResponse {
+        match result {
+            Ok(index) => ApiResponse::indexed(&serde_json::json!({ "Index": index }), index),
+            Err(e) => e.into(),
+        }
+    }
+
     pub fn error(status: u16, message: impl Into<String>) -> ApiResponse {
         let mut response = ApiResponse::json(&serde_json::json!({ "Error": message.into() }));
         response.status = status;

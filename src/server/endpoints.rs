@@ -52,8 +52,6 @@ pub struct JobDeregisterResponse {
     pub index: u64,
 }
 
-/// How long a node-facing call waits for this server to settle as leader.
-const LEADER_WAIT: Duration = Duration::from_secs(5);
 /// How long a request forwarded to the leader may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -182,17 +180,14 @@ impl Server {
         Ok((true, index))
     }
 
-    /// Waits (briefly) until this server leads with every earlier entry applied, so that a
-    /// decision read from the state is not taken on a state still being replayed.
+    /// Waits (briefly, through an election) until a leader is known, and succeeds when it
+    /// is this server with every earlier entry applied, so that a decision read from the
+    /// state is not taken on a state still being replayed.
     async fn settled_leader(&self) -> Result<(), ServerError> {
-        let deadline = std::time::Instant::now() + LEADER_WAIT;
-        while !self.is_leader() {
-            if std::time::Instant::now() >= deadline {
-                return Err(RaftError::NotLeader { leader: None }.into());
-            }
-            smol::Timer::after(Duration::from_millis(10)).await;
+        match self.leader_route().await? {
+            LeaderRoute::Here => Ok(()),
+            LeaderRoute::At(_) => Err(RaftError::NotLeader { leader: None }.into()),
         }
-        Ok(())
     }
 
     /// Registers a node (or refreshes it) as ready; returns the heartbeat TTL.
