@@ -36,7 +36,6 @@ pub struct RunnerContext {
 /// A running allocation, as the client tracks it.
 pub struct AllocRunner {
     pub alloc_modify_index: u64,
-    pub dir: PathBuf,
     /// How long the allocation keeps running while the client cannot reach the servers.
     pub stop_when_cut_off: Option<std::time::Duration>,
     stop: smol::channel::Sender<()>,
@@ -48,7 +47,6 @@ impl AllocRunner {
     /// agent ended (empty for a new allocation).
     pub fn spawn(alloc: Allocation, ctx: Arc<RunnerContext>, restored: TaskRecords) -> AllocRunner {
         let (stop, stop_rx) = smol::channel::bounded(1);
-        let dir = AllocDir::new(&ctx.allocs_root, &alloc.id).root;
         let alloc_modify_index = alloc.alloc_modify_index;
         let stop_when_cut_off =
             alloc.job.as_ref().and_then(|j| j.task_group(&alloc.task_group)).and_then(|g| g.stop_when_cut_off());
@@ -69,7 +67,7 @@ impl AllocRunner {
                 log::warn!(target: "client", "forgetting a finished allocation: {e}");
             }
         });
-        AllocRunner { alloc_modify_index, dir, stop_when_cut_off, stop, task }
+        AllocRunner { alloc_modify_index, stop_when_cut_off, stop, task }
     }
 
     /// Whether every task of the allocation has ended for good.

@@ -109,14 +109,16 @@ impl Client {
         let node = build_node(&config, &node_id, &drivers);
         let allocs_root = config.data_dir.join("alloc");
         let store = Arc::new(state_db::StateDb::open(&config.data_dir.join("state.redb"))?);
-        let stored = store.load()?;
-        // Tasks an earlier run left running are picked up below; whatever else the drivers
-        // left (containers of allocations this client no longer has) belongs to nothing.
-        let tracked: Vec<String> = stored
-            .iter()
-            .filter(|(_, records)| records.values().any(|r| r.running.is_some()))
-            .map(|(alloc, _)| alloc.id.clone())
-            .collect();
+        // Allocations an earlier run left with running tasks are picked up below; the other
+        // stored ones are forgotten (the servers say whether they still run), and whatever
+        // else the drivers left (containers of allocations this client no longer has)
+        // belongs to nothing.
+        let (resumed, finished): (Vec<_>, Vec<_>) =
+            store.load()?.into_iter().partition(|(_, records)| records.values().any(|r| r.running.is_some()));
+        for (alloc, _) in &finished {
+            store.remove_alloc(&alloc.id)?;
+        }
+        let tracked: Vec<String> = resumed.iter().map(|(alloc, _)| alloc.id.clone()).collect();
         for driver in drivers.iter().filter(|d| node.drivers.get(d.name()).is_some_and(|i| i.healthy)) {
             match driver.cleanup_untracked(&allocs_root, &tracked) {
                 Ok(removed) if !removed.is_empty() => {
@@ -148,7 +150,13 @@ impl Client {
             store: store.clone(),
             latest: Arc::default(),
         });
-        let restored = restore_runners(&store, stored, &ctx)?;
+        let restored = resumed
+            .into_iter()
+            .map(|(alloc, records)| {
+                log::info!(target: "client", "picking up allocation {} ({}) from before the restart", alloc.id, alloc.name);
+                (alloc.id.clone(), AllocRunner::spawn(alloc, ctx.clone(), records))
+            })
+            .collect();
         let client = Arc::new(Client {
             rpc: RpcClient::new(config.servers.clone()),
             config,
@@ -351,12 +359,11 @@ impl Client {
         for id in gone {
             if let Some(runner) = runners.remove(&id) {
                 log::info!(target: "client", "allocation {id} was removed by the servers; stopping it");
-                let dir = alloc_dir::AllocDir { root: runner.dir.clone() };
-                let tasks_dir = self.config.data_dir.join("tasks");
+                let data_dir = self.config.data_dir.clone();
                 smol::spawn(async move {
                     runner.shutdown().await;
-                    launch::remove_executor_files(&tasks_dir, &id);
-                    if let Err(e) = smol::unblock(move || dir.destroy()).await {
+                    let removing = id.clone();
+                    if let Err(e) = smol::unblock(move || remove_alloc_files(&data_dir, &removing)).await {
                         log::warn!(target: "client", "removing the directory of allocation {id}: {e}");
                     }
                 })
@@ -405,9 +412,8 @@ impl Client {
             let full = |_removed: usize| gc::disk_usage_percent(&root).is_some_and(|used| used > threshold);
             // A finished runner stays tracked, so the allocation is not started again.
             for id in gc::choose(finished, &self.config.gc, full) {
-                let dir = alloc_dir::AllocDir { root: root.join(&id) };
-                launch::remove_executor_files(&self.config.data_dir.join("tasks"), &id);
-                match smol::unblock(move || dir.destroy()).await {
+                let (data_dir, removing) = (self.config.data_dir.clone(), id.clone());
+                match smol::unblock(move || remove_alloc_files(&data_dir, &removing)).await {
                     Ok(()) => log::info!(target: "client", "garbage collected allocation {id}"),
                     Err(e) => log::warn!(target: "client", "garbage collecting allocation {id}: {e}"),
                 }
@@ -448,25 +454,10 @@ impl Client {
     }
 }
 
-/// Runners for the allocations an earlier run of this agent left with running tasks,
-/// which pick those tasks up; the other stored allocations are forgotten (the servers say
-/// whether they still run).
-fn restore_runners(
-    store: &Arc<state_db::StateDb>,
-    stored: Vec<(Allocation, state_db::TaskRecords)>,
-    ctx: &Arc<RunnerContext>,
-) -> Result<HashMap<String, AllocRunner>, ClientError> {
-    let mut runners = HashMap::new();
-    for (alloc, records) in stored {
-        if records.values().any(|r| r.running.is_some()) {
-            log::info!(target: "client", "picking up allocation {} ({}) from before the restart", alloc.id, alloc.name);
-            let id = alloc.id.clone();
-            runners.insert(id, AllocRunner::spawn(alloc, ctx.clone(), records));
-        } else {
-            store.remove_alloc(&alloc.id)?;
-        }
-    }
-    Ok(runners)
+/// Removes what an allocation left on this node: its directory and its executors' files.
+fn remove_alloc_files(data_dir: &Path, alloc_id: &str) -> std::io::Result<()> {
+    launch::remove_executor_files(&data_dir.join("tasks"), alloc_id);
+    alloc_dir::AllocDir { root: data_dir.join("alloc").join(alloc_id) }.destroy()
 }
 
 fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<String> {
