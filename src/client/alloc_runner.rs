@@ -6,7 +6,7 @@ use super::env::{self, TaskPaths};
 use super::executor::{ExecutorSpec, PROCESS_DRIVERS};
 use super::lifecycle::Lifecycle;
 use super::state_db::{StateDb, TaskRecords};
-use super::task_runner::{self, event, new_event, TaskSpec};
+use super::task_runner::{self, event, failing_event, TaskSpec};
 use crate::server::command::AllocClientUpdate;
 use crate::structs::{Allocation, ClientStatus, JobType, Node, RestartPolicy, TaskGroup, TaskState};
 use base64::Engine;
@@ -129,7 +129,8 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
     let mut states: BTreeMap<String, TaskState> =
         names.iter().map(|n| (n.clone(), TaskState { state: "pending".into(), ..TaskState::default() })).collect();
     if let Err(e) = built {
-        fail_all(&mut states, &format!("failed to build allocation directory: {e}"));
+        let message = format!("failed to build allocation directory: {e}");
+        states.values_mut().for_each(|state| fail_setup(state, message.as_str()));
         report(&ctx, &alloc.id, &states);
         return;
     }
@@ -154,12 +155,7 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
                     smol::spawn(task_runner::run(spec, state_tx.clone(), kill_rx)).detach();
                 }
                 Err(message) => {
-                    let state = states.get_mut(&task.name).expect("every task has a state");
-                    state.state = "dead".into();
-                    state.failed = true;
-                    let mut e = new_event(event::SETUP_FAILURE, message);
-                    e.fails_task = true;
-                    state.events.push(e);
+                    fail_setup(states.get_mut(&task.name).expect("every task has a state"), message);
                 }
             }
         }
@@ -194,12 +190,11 @@ async fn run(alloc: Allocation, ctx: Arc<RunnerContext>, stop: smol::channel::Re
     report(&ctx, &alloc.id, &states);
 }
 
-fn fail_all(states: &mut BTreeMap<String, TaskState>, message: &str) {
-    for state in states.values_mut() {
-        state.state = "dead".into();
-        state.failed = true;
-        state.events.push(new_event(event::SETUP_FAILURE, message));
-    }
+/// The task could not be set up: it is dead and failed, and its last event says why.
+fn fail_setup(state: &mut TaskState, message: impl Into<String>) {
+    state.state = "dead".into();
+    state.failed = true;
+    state.events.push(failing_event(event::SETUP_FAILURE, message));
 }
 
 /// The host volumes a task mounts (`volume_mount` of a group's `volume` of type "host"),

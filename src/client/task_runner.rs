@@ -48,6 +48,11 @@ pub fn new_event(kind: &str, message: impl Into<String>) -> TaskEvent {
     }
 }
 
+/// An event that fails its task.
+pub fn failing_event(kind: &str, message: impl Into<String>) -> TaskEvent {
+    TaskEvent { fails_task: true, ..new_event(kind, message) }
+}
+
 /// Everything one task needs to run.
 pub struct TaskSpec {
     pub name: String,
@@ -110,6 +115,11 @@ impl Reporter {
         self.record(None).await;
     }
 
+    /// The task failed for good: `kind` says how, `message` why.
+    async fn fail(&mut self, kind: &str, message: impl Into<String>) {
+        self.finish(true, failing_event(kind, message)).await;
+    }
+
     /// Keeps how the task stands in the client's state, for a restarted agent.
     async fn record(&self, running: Option<RunningTask>) {
         let (store, alloc_id, name) = (self.store.clone(), self.alloc_id.clone(), self.name.clone());
@@ -150,9 +160,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
             reporter.push(new_event(event::DOWNLOADING_ARTIFACTS, "Client is downloading artifacts")).await;
             let (artifacts, task_dir) = (spec.artifacts.clone(), spec.config.task_dir.clone());
             if let Err(e) = smol::unblock(move || super::artifact::fetch_all(&artifacts, &task_dir)).await {
-                let mut failure = new_event(event::ARTIFACT_FAILED, e);
-                failure.fails_task = true;
-                reporter.finish(true, failure).await;
+                reporter.fail(event::ARTIFACT_FAILED, e).await;
                 return;
             }
         }
@@ -169,9 +177,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                     spec.config.env = env;
                 }
                 Err(e) => {
-                    let mut failure = new_event(event::SETUP_FAILURE, e);
-                    failure.fails_task = true;
-                    reporter.finish(true, failure).await;
+                    reporter.fail(event::SETUP_FAILURE, e).await;
                     return;
                 }
             }
@@ -185,9 +191,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
     reporter.collectors = match collectors {
         Ok(collectors) => collectors,
         Err(e) => {
-            let mut failure = new_event(event::SETUP_FAILURE, format!("starting the log collectors: {e}"));
-            failure.fails_task = true;
-            reporter.finish(true, failure).await;
+            reporter.fail(event::SETUP_FAILURE, format!("starting the log collectors: {e}")).await;
             return;
         }
     };
@@ -251,9 +255,7 @@ pub async fn run(mut spec: TaskSpec, tx: StateSender, kill: smol::channel::Recei
                 return;
             }
             Decision::Fail { reason } => {
-                let mut e = new_event(event::NOT_RESTARTING, reason);
-                e.fails_task = true;
-                reporter.finish(true, e).await;
+                reporter.fail(event::NOT_RESTARTING, reason).await;
                 return;
             }
             Decision::Restart { delay, reason } => {
