@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{job_file, Agent, TempDir, NO_RETRIES};
+use common::{batch_shell_job, job_file, Agent, TempDir, NO_RETRIES};
 use sha2::Digest;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -39,9 +39,8 @@ fn serve(files: Vec<(String, Vec<u8>)>) -> u16 {
 }
 
 fn job(name: &str, artifacts: &str) -> String {
-    format!(
-        "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n{NO_RETRIES}    task \"t\" {{\n      driver = \"raw_exec\"\n{artifacts}\n      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"cat local/app/hello.txt local/plain.txt local/z/inside.txt\"]\n      }}\n    }}\n  }}\n}}\n"
-    )
+    let script = "cat local/app/hello.txt local/plain.txt local/z/inside.txt";
+    batch_shell_job(name, NO_RETRIES, &format!("{artifacts}\n"), script)
 }
 
 #[test]
@@ -162,9 +161,9 @@ fn https_artifacts_are_fetched_from_servers_the_node_trusts_only() {
     std::env::set_var("SSL_CERT_FILE", &ca_file);
     let agent = Agent::dev(dir.path());
     let job = |name: &str, port: u16| {
-        format!(
-            "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n{NO_RETRIES}    task \"t\" {{\n      driver = \"raw_exec\"\n      artifact {{\n        source = \"https://127.0.0.1:{port}/greeting.txt\"\n      }}\n      config {{\n        command = \"/bin/cat\"\n        args = [\"local/greeting.txt\"]\n      }}\n    }}\n  }}\n}}\n"
-        )
+        let artifact =
+            format!("      artifact {{\n        source = \"https://127.0.0.1:{port}/greeting.txt\"\n      }}\n");
+        batch_shell_job(name, NO_RETRIES, &artifact, "cat local/greeting.txt")
     };
     agent.cli_ok(&["job", "run", &job_file(dir.path(), "tls.hcl", &job("tls", trusted))]);
     let allocs = agent.wait_allocs("tls", "the job to finish", |a| {

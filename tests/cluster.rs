@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{job_file, wait_until, Agent, TempDir};
+use common::{batch_shell_job, job_file, wait_until, Agent, TempDir};
 use std::time::Duration;
 
 const FAST_HEARTBEATS: &str =
@@ -120,10 +120,7 @@ fn a_client_keeps_its_tasks_through_a_server_outage_and_reports_afterwards() {
     let _cleanup = common::KillOnDrop(marker.clone());
     server.cli_ok(&["job", "run", &job_file(dir.path(), "lonely.hcl", &JOB.replace("MARKER", &marker))]);
     let running = server.wait_allocs("lonely", "alloc running", |a| a.len() == 1 && a[0]["ClientStatus"] == "running");
-    let finisher = format!(
-        "job \"finisher\" {{\n  type = \"batch\"\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"sleep {}\"]\n      }}\n    }}\n  }}\n}}\n",
-        outage.as_secs() / 2
-    );
+    let finisher = batch_shell_job("finisher", "", "", &format!("sleep {}", outage.as_secs() / 2));
     server.cli_ok(&["job", "run", "-detach", &job_file(dir.path(), "finisher.hcl", &finisher)]);
     server.wait_allocs("finisher", "the batch task running", |a| a.iter().any(|a| a["ClientStatus"] == "running"));
 

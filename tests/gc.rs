@@ -3,14 +3,8 @@
 
 mod common;
 
-use common::{job_file, wait_until, Agent, TempDir};
+use common::{batch_shell_job, job_file, wait_until, Agent, TempDir};
 use std::time::Duration;
-
-fn batch(name: &str, script: &str) -> String {
-    format!(
-        "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"raw_exec\"\n      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"{script}\"]\n      }}\n    }}\n  }}\n}}\n"
-    )
-}
 
 #[test]
 fn only_the_newest_finished_allocations_keep_their_directories() {
@@ -18,11 +12,15 @@ fn only_the_newest_finished_allocations_keep_their_directories() {
     let config = "client {\n  gc_interval = \"1s\"\n  gc_max_allocs = 2\n}\n";
     let agent = Agent::start(dir.path(), "dev", config, &["-dev"]);
     agent.wait_ready();
-    let long = agent.run_until_running(dir.path(), "long", &batch("long", "sleep 300"));
+    let long = agent.run_until_running(dir.path(), "long", &batch_shell_job("long", "", "", "sleep 300"));
     let mut finished = Vec::new();
     for i in 0..4 {
         let name = format!("quick{i}");
-        agent.cli_ok(&["job", "run", &job_file(dir.path(), &format!("{name}.hcl"), &batch(&name, "echo done"))]);
+        agent.cli_ok(&[
+            "job",
+            "run",
+            &job_file(dir.path(), &format!("{name}.hcl"), &batch_shell_job(&name, "", "", "echo done")),
+        ]);
         let allocs =
             agent.wait_allocs(&name, "the job to complete", |a| a.iter().any(|a| a["ClientStatus"] == "complete"));
         finished.push(allocs[0]["ID"].as_str().unwrap().to_string());

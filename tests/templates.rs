@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{job_file, Agent, TempDir, NO_RETRIES};
+use common::{batch_shell_job, job_file, Agent, TempDir, NO_RETRIES};
 
 fn job(name: &str, templates: &str, script: &str) -> String {
-    format!(
-        "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n{NO_RETRIES}    task \"t\" {{\n      driver = \"raw_exec\"\n{templates}\n      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"{script}\"]\n      }}\n    }}\n  }}\n}}\n"
-    )
+    batch_shell_job(name, NO_RETRIES, &format!("{templates}\n"), script)
 }
 
 #[test]

@@ -21,6 +21,14 @@ pub const DRAIN_ON_SHUTDOWN: &str = "client {\n  drain_on_shutdown {}\n}\n";
 /// A group's `restart` and `reschedule` blocks that give a failed task no second try.
 pub const NO_RETRIES: &str = "    restart {\n      attempts = 0\n      mode     = \"fail\"\n    }\n    reschedule {\n      attempts  = 0\n      unlimited = false\n    }\n";
 
+/// A batch job `name` whose group "g" runs one raw_exec task "t", `/bin/sh -c script`, with
+/// `group_extra` and `task_extra` (whole stanzas, newline-terminated) added to the group and task.
+pub fn batch_shell_job(name: &str, group_extra: &str, task_extra: &str, script: &str) -> String {
+    format!(
+        "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n{group_extra}    task \"t\" {{\n      driver = \"raw_exec\"\n{task_extra}      config {{\n        command = \"/bin/sh\"\n        args = [\"-c\", \"{script}\"]\n      }}\n    }}\n  }}\n}}\n"
+    )
+}
+
 /// A unique scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
