@@ -93,8 +93,7 @@ fn call(expr: &str, ctx: &Context) -> Result<String, String> {
         }
         "file" => {
             let relative = argument()?;
-            let path = inside(ctx.task_dir, &relative)
-                .ok_or_else(|| format!("file {relative:?} must be a relative path inside the task directory"))?;
+            let path = inside(ctx.task_dir, &relative, "file")?;
             std::fs::read_to_string(path).map_err(|e| format!("file {relative:?}: {e}"))
         }
         other => Err(unsupported(other)),
@@ -169,15 +168,11 @@ fn render_one<'t>(
     task_dir: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Rendered<'t>, String> {
-    let dest = inside(task_dir, &template.dest_path).ok_or_else(|| {
-        format!("template destination {:?} must be a relative path inside the task directory", template.dest_path)
-    })?;
+    let dest = inside(task_dir, &template.dest_path, "template destination")?;
     let text = match (template.embedded_tmpl.as_str(), template.source_path.as_str()) {
         ("", "") => return Err(format!("template {:?} has neither data nor source", template.dest_path)),
         ("", source) => {
-            let path = inside(task_dir, source).ok_or_else(|| {
-                format!("template source {source:?} must be a relative path inside the task directory")
-            })?;
+            let path = inside(task_dir, source, "template source")?;
             std::fs::read_to_string(&path).map_err(|e| format!("template source {source:?}: {e}"))?
         }
         (data, _) => data.to_string(),
@@ -193,9 +188,11 @@ fn render_one<'t>(
     Ok(Rendered { template, dest, text, mode })
 }
 
-/// A named file under `dir` (not `dir` itself), when it stays inside it.
-fn inside(dir: &Path, relative: &str) -> Option<std::path::PathBuf> {
-    under(dir, relative).filter(|_| !relative.is_empty())
+/// A named file under `dir` (not `dir` itself), or an error saying the `what` path leaves it.
+fn inside(dir: &Path, relative: &str, what: &str) -> Result<std::path::PathBuf, String> {
+    under(dir, relative)
+        .filter(|_| !relative.is_empty())
+        .ok_or_else(|| format!("{what} {relative:?} must be a relative path inside the task directory"))
 }
 
 /// `KEY=VALUE` lines of a template rendered with `env = true` (blank lines and `#`
