@@ -6,6 +6,7 @@
 //! stays inside the task directory, archive entries included.
 
 use super::alloc_dir::under;
+use crate::server::backup::hex;
 use crate::structs::TaskArtifact;
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -59,9 +60,9 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Checks `bytes` against `type:hex` (sha256 or sha512).
 fn verify(bytes: &[u8], checksum: &str) -> Result<(), String> {
     let (kind, expected) = checksum.split_once(':').ok_or_else(|| format!("checksum {checksum:?} is not type:hex"))?;
-    let actual: String = match kind {
-        "sha256" => sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect(),
-        "sha512" => sha2::Sha512::digest(bytes).iter().map(|b| format!("{b:02x}")).collect(),
+    let actual = match kind {
+        "sha256" => hex(&sha2::Sha256::digest(bytes)),
+        "sha512" => hex(&sha2::Sha512::digest(bytes)),
         other => return Err(format!("checksum type {other:?} is not supported (sha256, sha512)")),
     };
     if actual == expected.to_ascii_lowercase() {

@@ -38,7 +38,8 @@ pub struct SnapshotInfo {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` as lower-case hex (how checksums are written).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
