@@ -2,7 +2,7 @@
 //! `apply` reads a pool from an HCL file (`node_pool "name" { description meta { } }`) or
 //! its API JSON.
 
-use super::format::{key_values, table};
+use super::format::{key_values, or_none, table};
 use super::job::job_table;
 use super::node::node_table;
 use super::{print_json, ApiArgs, CliResult, Outcome};
@@ -120,14 +120,6 @@ fn print_list<T: serde::Serialize>(items: &[T], json: bool, empty: &str, table: 
         println!("{empty}");
     } else {
         println!("{}", table(items));
-    }
-}
-
-fn or_none(s: &str) -> String {
-    if s.is_empty() {
-        "<none>".into()
-    } else {
-        s.to_string()
     }
 }
 
