@@ -59,7 +59,7 @@ fn board_model(root: &Path) -> Option<String> {
 /// Degrees Celsius from the CPU's thermal zone (or the first zone when none says CPU).
 fn cpu_temperature(root: &Path) -> Option<f64> {
     let zones = std::fs::read_dir(root.join("sys/class/thermal")).ok()?;
-    let mut found: Vec<(usize, f64)> = zones
+    zones
         .flatten()
         .filter(|z| z.file_name().to_string_lossy().starts_with("thermal_zone"))
         .filter_map(|z| {
@@ -68,9 +68,8 @@ fn cpu_temperature(root: &Path) -> Option<f64> {
             let rank = CPU_ZONES.iter().position(|c| kind.contains(c)).unwrap_or(CPU_ZONES.len());
             Some((rank, millis / 1000.0))
         })
-        .collect();
-    found.sort_by_key(|f| f.0);
-    found.first().map(|(_, celsius)| *celsius)
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, celsius)| celsius)
 }
 
 /// The interfaces that are up, loopback left out, by name.
